@@ -1,0 +1,71 @@
+# Keras Lakehouse — the two commands: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+# The stamp is rebuilt when the dependency set changes.
+STAMP := $(VENV)/.installed
+RAW := data/01_raw
+
+# No command waits on the network for telemetry or usage statistics.
+export KEDRO_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := 1
+export GX_ANALYTICS_ENABLED := false
+export MLFLOW_ENABLE_TELEMETRY := false
+export SPARK_LOCAL_IP := 127.0.0.1
+export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help setup sample-data run test lint format viz package lock clean clean-data
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v java >/dev/null || { echo "Java 17 is required (Spark): install openjdk-17-jre." >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
+	touch $@
+
+setup: $(STAMP)  ## Create .venv and install the locked dependencies (skipped when up to date)
+
+sample-data: $(STAMP)  ## Generate the sample raw data when data/01_raw is empty
+	$(BIN)/python -m keras_lakehouse.sample_data --output $(RAW) --if-empty
+
+run: sample-data  ## Set up if needed, then `kedro run` the default pipeline locally
+	$(BIN)/kedro run
+
+test: setup  ## Set up if needed, then lint and run the whole test suite
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/pytest
+
+lint: setup  ## Lint and format-check only
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: setup  ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+viz: setup  ## Open the pipeline graph (kedro viz)
+	$(BIN)/kedro viz run --host 127.0.0.1
+
+package: setup  ## Build the wheel and the conf tarball into dist/
+	$(BIN)/kedro package
+
+lock:  ## Re-resolve requirements.lock from pyproject.toml (needs the network)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --quiet -o requirements.lock
+
+clean:  ## Remove the virtual environment and caches (keeps data)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .coverage
+
+clean-data:  ## Remove every generated table, report and sample file under data/
+	find data -mindepth 2 ! -name .gitkeep -delete

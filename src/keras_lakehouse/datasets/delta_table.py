@@ -1,0 +1,194 @@
+"""A Delta table as a Kedro dataset: loads a Spark DataFrame, saves by overwrite or MERGE."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+from kedro.io.core import AbstractDataset, DatasetError
+from pyspark.sql import DataFrame, SparkSession
+
+logger = logging.getLogger(__name__)
+
+WriteMode = Literal["overwrite", "append", "merge"]
+WhenMatched = Literal["update", "ignore"]
+WRITE_MODES = ("overwrite", "append", "merge")
+WHEN_MATCHED = ("update", "ignore")
+COMPRESSION_CONF = "spark.sql.parquet.compression.codec"
+
+
+class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
+    """A Delta table at a path (local, DBFS, Unity Catalog Volume) or registered by name.
+
+    Saving with ``write_mode: merge`` upserts on ``merge_keys`` (``when_matched: update``) or
+    inserts only the keys the table lacks (``when_matched: ignore``), so a re-run never
+    duplicates rows. The first save creates the table. A Delta commit is atomic: a save that
+    fails mid-way leaves the table at its previous version.
+
+    Example catalog entry::
+
+        images_bronze:
+          type: keras_lakehouse.datasets.DeltaTableDataset
+          filepath: data/02_intermediate/images_bronze
+          write_mode: merge
+          merge_keys: [key]
+          when_matched: ignore
+          compression: uncompressed
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str | None = None,
+        table: str | None = None,
+        write_mode: WriteMode = "overwrite",
+        merge_keys: list[str] | None = None,
+        when_matched: WhenMatched = "update",
+        partition_by: list[str] | None = None,
+        compression: str | None = None,
+        version: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Check the configuration when the catalog is built, not when a node runs."""
+        if (filepath is None) == (table is None):
+            raise DatasetError(
+                "DeltaTableDataset needs exactly one of 'filepath' or 'table'. "
+                f"Received: filepath={filepath!r}, table={table!r}"
+            )
+        if write_mode not in WRITE_MODES:
+            raise DatasetError(
+                f"write_mode must be one of {WRITE_MODES}. Received: write_mode={write_mode!r}"
+            )
+        if write_mode == "merge" and not merge_keys:
+            raise DatasetError(
+                "write_mode 'merge' needs 'merge_keys' (the columns that identify a row). "
+                f"Received: merge_keys={merge_keys!r}"
+            )
+        if when_matched not in WHEN_MATCHED:
+            raise DatasetError(
+                f"when_matched must be one of {WHEN_MATCHED}. Received: {when_matched!r}"
+            )
+        self._filepath = str(filepath) if filepath is not None else None
+        self._table = table
+        self._write_mode = write_mode
+        self._merge_keys = list(merge_keys or [])
+        self._when_matched = when_matched
+        self._partition_by = list(partition_by or [])
+        self._compression = compression
+        self._version = version
+        self.metadata = metadata
+
+    # -- Kedro API -----------------------------------------------------------------------------
+    def load(self) -> DataFrame:
+        """Read the table (at ``version`` when one is pinned)."""
+        reader = _spark().read.format("delta")
+        if self._version is not None:
+            reader = reader.option("versionAsOf", self._version)
+        if self._table is not None:
+            return reader.table(self._table)
+        return reader.load(self._filepath)
+
+    def save(self, data: DataFrame) -> None:
+        """Write ``data``; MERGE when configured, creating the table on the first save."""
+        if self._version is not None:
+            raise DatasetError(f"{self} is pinned to version {self._version}: it is read-only.")
+        missing = [key for key in self._merge_keys if key not in data.columns]
+        if missing:
+            raise DatasetError(
+                f"merge_keys {missing} are not columns of the data saved to {self}. "
+                f"Received columns: {data.columns}"
+            )
+        with _session_conf(COMPRESSION_CONF, self._compression):
+            if self._write_mode == "merge" and self._exists():
+                self._merge(data)
+            else:
+                mode = "append" if self._write_mode == "append" else "overwrite"
+                self._write(data, mode=mode)
+
+    def _exists(self) -> bool:
+        spark = _spark()
+        if self._table is not None:
+            return spark.catalog.tableExists(self._table)
+        from delta.tables import DeltaTable
+
+        return DeltaTable.isDeltaTable(spark, self._filepath)
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "filepath": self._filepath,
+            "table": self._table,
+            "write_mode": self._write_mode,
+            "merge_keys": self._merge_keys,
+            "when_matched": self._when_matched,
+            "version": self._version,
+        }
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _write(self, data: DataFrame, *, mode: str) -> None:
+        writer = data.write.format("delta").mode(mode)
+        if mode == "overwrite":
+            writer = writer.option("overwriteSchema", "true")
+        if self._partition_by:
+            writer = writer.partitionBy(*self._partition_by)
+        if self._table is not None:
+            writer.saveAsTable(self._table)
+        else:
+            writer.save(self._filepath)
+
+    def _merge(self, data: DataFrame) -> None:
+        target = self._delta_table()
+        condition = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in self._merge_keys)
+        merge = target.alias("t").merge(data.alias("s"), condition)
+        if self._when_matched == "update":
+            merge = merge.whenMatchedUpdateAll()
+        merge.whenNotMatchedInsertAll().execute()
+
+    def version_number(self) -> int | None:
+        """The table's current version, or ``None`` when it does not exist yet."""
+        if not self._exists():
+            return None
+        return int(self._delta_table().history(1).select("version").first()[0])
+
+    def _delta_table(self) -> Any:
+        from delta.tables import DeltaTable
+
+        spark = _spark()
+        if self._table is not None:
+            return DeltaTable.forName(spark, self._table)
+        return DeltaTable.forPath(spark, self._filepath)
+
+    @property
+    def location(self) -> str:
+        """The table's path or name, for messages and lineage."""
+        return self._table or str(PurePosixPath(self._filepath))
+
+
+def _spark() -> SparkSession:
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        raise DatasetError(
+            "No active Spark session: the project's SparkHooks build it when a Kedro session "
+            "starts. In a script, call keras_lakehouse.spark.get_or_create_spark first."
+        )
+    return spark
+
+
+@contextmanager
+def _session_conf(key: str, value: str | None) -> Iterator[None]:
+    """Set a Spark SQL conf for the duration of one write, then restore it."""
+    if value is None:
+        yield
+        return
+    spark = _spark()
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)

@@ -1,0 +1,31 @@
+"""Project hooks: parameters are checked and the Spark session built before any node runs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+from keras_lakehouse.params import validate_parameters
+from keras_lakehouse.spark import get_or_create_spark
+
+logger = logging.getLogger(__name__)
+
+
+class ParameterValidationHooks:
+    """Fail at start-up, naming the parameter, when a parameter section is invalid."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Validate every known parameter section against its typed model."""
+        validate_parameters(context.params)
+
+
+class SparkHooks:
+    """Own the Spark session: nodes and datasets only ever ask for the active one."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Build (locally) or attach to (on Databricks) the session from ``spark.yml``."""
+        get_or_create_spark(context.config_loader["spark"], app_name=context.project_path.name)

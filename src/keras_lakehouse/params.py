@@ -1,0 +1,128 @@
+"""Typed parameter models, checked before the first node runs.
+
+Each top-level section of ``conf/<env>/parameters*.yml`` that has a model in ``SECTION_MODELS`` is
+validated by ``validate_parameters`` (called from a hook at start-up). Nodes receive their slice as
+a dict (``params:ingestion.images``) and turn it into the model with ``model_validate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+KNOWN_IMAGE_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"})
+KNOWN_TEXT_SUFFIXES = frozenset({".csv", ".jsonl"})
+
+
+class StrictModel(BaseModel):
+    """A model that rejects unknown keys (a typo is an error, not a silent default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _labels_are_unique(labels: list[str]) -> list[str]:
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"labels must be unique. Received: {labels}")
+    if any(not label.strip() for label in labels):
+        raise ValueError(f"labels must be non-empty strings. Received: {labels}")
+    return labels
+
+
+class ImageIngestionParams(StrictModel):
+    """How raw image files are checked before they enter ``images_bronze``."""
+
+    allowed_labels: list[str] = Field(min_length=2)
+    allowed_formats: list[str] = Field(min_length=1)
+    max_bytes: int = Field(gt=0)
+    max_pixels: int = Field(gt=0)
+
+    _unique_labels = field_validator("allowed_labels")(_labels_are_unique)
+
+    @field_validator("allowed_formats")
+    @classmethod
+    def _formats_are_known(cls, formats: list[str]) -> list[str]:
+        unknown = sorted(set(formats) - KNOWN_IMAGE_FORMATS)
+        if unknown:
+            raise ValueError(
+                f"allowed_formats must be among {sorted(KNOWN_IMAGE_FORMATS)} (Pillow format "
+                f"names). Received: {unknown}"
+            )
+        return formats
+
+
+class TextIngestionParams(StrictModel):
+    """How raw text files (CSV / JSON lines with ``id,text,label``) are checked."""
+
+    allowed_labels: list[str] = Field(min_length=2)
+    max_text_chars: int = Field(gt=0)
+
+    _unique_labels = field_validator("allowed_labels")(_labels_are_unique)
+
+
+class IngestionParams(StrictModel):
+    """The ``ingestion`` section."""
+
+    images: ImageIngestionParams
+    texts: TextIngestionParams
+
+
+class ExpectationSpec(StrictModel):
+    """One Great Expectations expectation, by its snake_case name, with a severity."""
+
+    expectation: str = Field(pattern=r"^expect_[a-z0-9_]+$")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    severity: Literal["error", "warn"] = "error"
+
+
+class ClassBalanceSpec(StrictModel):
+    """Each label must hold at least ``min_fraction`` of the rows."""
+
+    column: str
+    min_fraction: float = Field(gt=0, lt=1)
+    severity: Literal["error", "warn"] = "error"
+
+
+class SuiteParams(StrictModel):
+    """A data-quality suite for one table (``conf/<env>/expectations/<table>.yml``)."""
+
+    table: str
+    expectations: list[ExpectationSpec] = Field(min_length=1)
+    class_balance: ClassBalanceSpec | None = None
+
+
+SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "ingestion": IngestionParams,
+    "images_bronze_suite": SuiteParams,
+    "texts_bronze_suite": SuiteParams,
+}
+
+
+def validate_parameters(parameters: Mapping[str, Any]) -> None:
+    """Validate every known section present in ``parameters``.
+
+    Args:
+        parameters: The merged project parameters (``context.params``).
+
+    Raises:
+        ValueError: Naming each invalid parameter, the value received and what is allowed.
+    """
+    problems: list[str] = []
+    for section, model in SECTION_MODELS.items():
+        if section not in parameters:
+            continue
+        try:
+            model.model_validate(parameters[section])
+        except ValidationError as error:
+            problems.extend(_describe(section, error))
+    if problems:
+        raise ValueError("Invalid parameters:\n  " + "\n  ".join(problems))
+
+
+def _describe(section: str, error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        where = ".".join([section, *(str(part) for part in item["loc"])])
+        lines.append(f"{where}: {item['msg']}. Received: {item.get('input')!r}")
+    return lines

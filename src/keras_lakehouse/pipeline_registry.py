@@ -1,0 +1,19 @@
+"""Project pipelines."""
+
+from kedro.framework.project import find_pipelines
+from kedro.pipeline import Pipeline
+
+# Stages that make up ``kedro run`` with no --pipeline, in data-flow order.
+DEFAULT_STAGES = ("ingestion", "data_quality")
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Register the project's pipelines.
+
+    Returns:
+        A mapping from pipeline names to ``Pipeline`` objects; ``__default__`` chains the stages
+        in ``DEFAULT_STAGES``.
+    """
+    pipelines = find_pipelines(raise_errors=True)
+    pipelines["__default__"] = sum((pipelines[name] for name in DEFAULT_STAGES), Pipeline([]))
+    return pipelines

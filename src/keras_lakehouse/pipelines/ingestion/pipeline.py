@@ -1,0 +1,51 @@
+"""Ingestion: raw image and text files → bronze and quarantine Delta tables."""
+
+from kedro.pipeline import Node, Pipeline
+
+from keras_lakehouse.pipelines.ingestion.nodes import (
+    check_raw_images,
+    check_raw_texts,
+    split_images,
+    split_texts,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Two modality namespaces (``image``, ``text``) over unprefixed dataset names."""
+    image = Pipeline(
+        [
+            Node(
+                check_raw_images,
+                inputs=["raw_images", "params:ingestion.images"],
+                outputs="images_checked",
+                name="check_raw_images",
+            ),
+            Node(
+                split_images,
+                inputs="images_checked",
+                outputs=["images_bronze", "images_quarantine", "images_ingestion_counts"],
+                name="upsert_images_bronze",
+            ),
+        ],
+        namespace="image",
+        prefix_datasets_with_namespace=False,
+    )
+    text = Pipeline(
+        [
+            Node(
+                check_raw_texts,
+                inputs=["raw_texts", "params:ingestion.texts"],
+                outputs="texts_checked",
+                name="check_raw_texts",
+            ),
+            Node(
+                split_texts,
+                inputs="texts_checked",
+                outputs=["texts_bronze", "texts_quarantine", "texts_ingestion_counts"],
+                name="upsert_texts_bronze",
+            ),
+        ],
+        namespace="text",
+        prefix_datasets_with_namespace=False,
+    )
+    return image + text

@@ -1,0 +1,28 @@
+"""Project settings: hooks, config loader and catalog wiring.
+
+See https://docs.kedro.org/en/stable/kedro_project_setup/settings.html
+"""
+
+from kedro.config import OmegaConfigLoader
+
+from keras_lakehouse.hooks import ParameterValidationHooks, SparkHooks
+
+# Parameters are validated before the Spark session starts, so a typo fails in milliseconds.
+HOOKS = (ParameterValidationHooks(), SparkHooks())
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "config_patterns": {
+        "spark": ["spark*", "spark*/**"],
+        # Great Expectations suites live in conf/<env>/expectations/*.yml and are read as
+        # parameters (``params:expectations.<table>``) so each env can override them.
+        "parameters": [
+            "parameters*",
+            "parameters*/**",
+            "**/parameters*",
+            "expectations/*",
+        ],
+    },
+}

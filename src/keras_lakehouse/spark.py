@@ -1,0 +1,65 @@
+"""One place that knows how to get a Delta-enabled Spark session, locally or on Databricks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+logger = logging.getLogger(__name__)
+
+DATABRICKS_RUNTIME_VARIABLE = "DATABRICKS_RUNTIME_VERSION"
+LOOPBACK_ADDRESS = "127.0.0.1"
+
+
+def on_databricks() -> bool:
+    """Tell whether this process runs on a Databricks cluster (the runtime sets the variable)."""
+    return bool(os.environ.get(DATABRICKS_RUNTIME_VARIABLE))
+
+
+def get_or_create_spark(config: Mapping[str, Any], *, app_name: str) -> SparkSession:
+    """Return the cluster's session on Databricks, else build a local Delta-enabled one.
+
+    Locally the settings come from ``conf/<env>/spark.yml``. Delta's jars are resolved from Maven
+    Central by Spark's own resolver (``spark.jars.packages``) at the first start and cached under
+    ``~/.ivy2*``; a config that already sets ``spark.jars`` (jars fetched by hand, for an
+    offline machine) is used as it is.
+
+    Args:
+        config: Spark properties, e.g. ``{"spark.master": "local[*]"}``.
+        app_name: Name shown in Spark's logs.
+
+    Returns:
+        The active ``SparkSession``.
+    """
+    if on_databricks():
+        logger.info("Databricks runtime detected: using the cluster's Spark session.")
+        return SparkSession.builder.getOrCreate()
+
+    # The driver and its block manager must never bind to a public interface.
+    os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK_ADDRESS)
+    # Python workers run the interpreter (and virtual environment) of the driver.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in config.items():
+        builder = builder.config(key, _spark_value(value))
+    if "spark.jars" not in config:
+        from delta import configure_spark_with_delta_pip
+
+        builder = configure_spark_with_delta_pip(builder)
+    session = builder.getOrCreate()
+    logger.info(
+        "Local Spark %s session ready (master=%s).", session.version, session.sparkContext.master
+    )
+    return session
+
+
+def _spark_value(value: Any) -> str:
+    """Spark properties are strings; YAML gives booleans and numbers."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)

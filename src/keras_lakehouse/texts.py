@@ -1,0 +1,192 @@
+"""Strict parsing of raw text files (CSV or JSON lines with ``id,text,label``).
+
+Runs inside Spark executors, one file at a time. Every record of a file comes back exactly once,
+accepted (``reason`` is ``None``) or with a quarantine reason. Bytes that are not UTF-8 are never
+replaced: the record is quarantined as ``not_utf8``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+REQUIRED_FIELDS = ("id", "text", "label")
+
+NOT_UTF8 = "not_utf8"
+EMPTY_TEXT = "empty_text"
+UNKNOWN_LABEL = "unknown_label"
+MALFORMED_ROW = "malformed_row"
+TEXT_TOO_LONG = "text_too_long"
+UNSUPPORTED_FORMAT = "unsupported_format"
+EMPTY_FILE = "empty_file"
+DUPLICATE_ID = "duplicate_id"  # decided across files, by the ingestion node
+
+PREVIEW_MAX_CHARS = 200
+_SURROGATES = re.compile("[\udc80-\udcff\ud800-\udfff]")
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class TextRecord:
+    """One record of a raw text file, accepted or with a reason."""
+
+    source: str
+    line: int
+    id: str | None = None
+    text: str | None = None
+    label: str | None = None
+    text_sha256: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    raw: str | None = None
+
+
+def parse_text_file(
+    source: str, content: bytes, *, allowed_labels: frozenset[str] | set[str], max_text_chars: int
+) -> list[TextRecord]:
+    """Parse one raw file into records.
+
+    Args:
+        source: The file's path (kept for lineage and quarantine rows).
+        content: The file's bytes.
+        allowed_labels: Labels accepted in the ``label`` field.
+        max_text_chars: Longest text accepted.
+
+    Returns:
+        One ``TextRecord`` per record (blank lines are not records).
+    """
+    suffix = PurePosixPath(source).suffix.lower()
+    if not content.strip():
+        return [TextRecord(source=source, line=0, reason=EMPTY_FILE, detail="file has no content")]
+    decoded = content.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    if suffix == ".csv":
+        fields = _csv_records(decoded)
+    elif suffix == ".jsonl":
+        fields = _jsonl_records(decoded)
+    else:
+        return [
+            TextRecord(
+                source=source,
+                line=0,
+                reason=UNSUPPORTED_FORMAT,
+                detail=f"suffix {suffix!r} is not one of ['.csv', '.jsonl']",
+            )
+        ]
+    return [
+        _check(source, line, values, problem, allowed_labels, max_text_chars)
+        for line, values, problem in fields
+    ]
+
+
+def normalise_text(text: str) -> str:
+    """Unicode NFC, case-folded, whitespace collapsed: the form used for content keys."""
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip().casefold()
+
+
+def text_key(text: str) -> str:
+    """SHA-256 of the normalised text: identical content gets the same key whatever its id."""
+    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
+
+
+# Each record reader yields (line number, {field: value} or None, problem or None).
+Fields = tuple[int, dict[str, str] | None, str | None]
+
+
+def _csv_records(decoded: str) -> Iterator[Fields]:
+    reader = csv.reader(io.StringIO(decoded, newline=""))
+    header: list[str] | None = None
+    first_line = 1
+    try:
+        for row in reader:
+            line, first_line = first_line, reader.line_num + 1
+            if not row or all(not value.strip() for value in row):
+                continue
+            if header is None:
+                header = [name.strip() for name in row]
+                continue
+            missing = [name for name in REQUIRED_FIELDS if name not in header]
+            if missing:
+                yield line, None, f"header {header} lacks columns {missing}"
+            elif len(row) != len(header):
+                yield line, None, f"expected {len(header)} fields {header}, found {len(row)}"
+            else:
+                yield line, dict(zip(header, row, strict=True)), None
+    except csv.Error as error:
+        yield first_line, None, f"unreadable CSV from here to the end of the file: {error}"
+
+
+def _jsonl_records(decoded: str) -> Iterator[Fields]:
+    for index, text_line in enumerate(decoded.split("\n"), start=1):
+        if not text_line.strip():
+            continue
+        if _SURROGATES.search(text_line):
+            yield index, {"raw": text_line}, NOT_UTF8
+            continue
+        try:
+            value = json.loads(text_line)
+        except ValueError as error:
+            yield index, None, f"not JSON: {error}"
+            continue
+        if not isinstance(value, dict) or not all(
+            isinstance(value.get(name), str) for name in REQUIRED_FIELDS
+        ):
+            yield index, None, f"expected an object with string fields {list(REQUIRED_FIELDS)}"
+            continue
+        yield index, {name: value[name] for name in REQUIRED_FIELDS}, None
+
+
+def _check(
+    source: str,
+    line: int,
+    values: dict[str, str] | None,
+    problem: str | None,
+    allowed_labels: frozenset[str] | set[str],
+    max_text_chars: int,
+) -> TextRecord:
+    where = {"source": source, "line": line}
+    if problem == NOT_UTF8 or (values and any(_SURROGATES.search(v) for v in values.values())):
+        bad = [name for name, value in (values or {}).items() if _SURROGATES.search(value)]
+        return TextRecord(
+            **where,
+            reason=NOT_UTF8,
+            detail=f"bytes that are not UTF-8 in {bad}",
+            raw=_preview(" | ".join((values or {}).values())),
+        )
+    if values is None:
+        return TextRecord(**where, reason=MALFORMED_ROW, detail=problem)
+    record_id, text, label = (values[name] for name in REQUIRED_FIELDS)
+    record = {"id": record_id.strip() or None, "label": label, "raw": _preview(text)}
+    if not record_id.strip():
+        return TextRecord(**where, **record, reason=MALFORMED_ROW, detail="empty id")
+    if not text.strip():
+        return TextRecord(**where, **record, reason=EMPTY_TEXT, detail="text is empty")
+    if label not in allowed_labels:
+        return TextRecord(
+            **where,
+            **record,
+            reason=UNKNOWN_LABEL,
+            detail=f"label {label!r} is not one of {sorted(allowed_labels)}",
+        )
+    if len(text) > max_text_chars:
+        return TextRecord(
+            **where,
+            **record,
+            reason=TEXT_TOO_LONG,
+            detail=f"{len(text)} characters is above the cap of {max_text_chars}",
+        )
+    return TextRecord(
+        **where, id=record_id.strip(), text=text, label=label, text_sha256=text_key(text)
+    )
+
+
+def _preview(value: str) -> str:
+    """A printable excerpt: bytes that are not UTF-8 are shown as escapes, never replaced."""
+    shown = value.encode("utf-8", errors="surrogateescape").decode("utf-8", "backslashreplace")
+    return shown[:PREVIEW_MAX_CHARS]

@@ -1,0 +1,232 @@
+"""Ingestion nodes on tiny folders of files made by each test."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pyspark.sql import DataFrame, SparkSession
+
+from keras_lakehouse.datasets import BinaryFilesDataset
+from keras_lakehouse.pipelines.ingestion import nodes
+
+IMAGE_PARAMS = {
+    "allowed_labels": ["circle", "square"],
+    "allowed_formats": ["PNG", "JPEG"],
+    "max_bytes": 100_000,
+    "max_pixels": 1_000_000,
+}
+TEXT_PARAMS = {"allowed_labels": ["sports", "cooking"], "max_text_chars": 200}
+
+
+def png(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def noise_image(seed: int, mode: str = "RGB") -> Image.Image:
+    pixels = np.random.default_rng(seed).integers(0, 255, (24, 24, 3), dtype=np.uint8)
+    return Image.fromarray(pixels).convert(mode)
+
+
+def bomb_png(side: int = 40_000) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+def write_files(root: Path, files: dict[str, bytes]) -> Path:
+    for name, content in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    return root
+
+
+def binary_files(spark: SparkSession, root: Path) -> DataFrame:
+    return BinaryFilesDataset(filepath=str(root)).load()
+
+
+def by_name(frame: DataFrame, column: str = "path") -> dict[str, dict]:
+    return {Path(row[column]).name: row.asDict() for row in frame.collect()}
+
+
+@pytest.fixture(scope="module")
+def image_batches(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
+    good = png(noise_image(1))
+    truncated = png(noise_image(2))
+    root = write_files(
+        tmp_path_factory.mktemp("images"),
+        {
+            "circle/good.png": good,
+            "circle/same_bytes_again.png": good,
+            "square/good.jpg": png(noise_image(3), "JPEG"),
+            "square/gray.png": png(noise_image(4, "L")),
+            "square/rgba.png": png(noise_image(5, "RGBA")),
+            "circle/cmyk.jpg": png(noise_image(6, "CMYK"), "JPEG"),
+            "circle/truncated.png": truncated[: len(truncated) // 2],
+            "square/zero.png": b"",
+            "square/not_an_image.jpg": b"this is not an image\n",
+            "circle/bomb.png": bomb_png(),
+            "circle/huge.png": b"\x00" * 100_001,
+            "circle/anim.gif": png(noise_image(7), "GIF"),
+            "hexagon/good.png": png(noise_image(8)),
+        },
+    )
+    checked = nodes.check_raw_images(binary_files(spark, root), IMAGE_PARAMS)
+    bronze, quarantine, counts = nodes.split_images(checked)
+    return by_name(bronze), by_name(quarantine), counts
+
+
+@pytest.mark.parametrize(
+    ("file_name", "reason"),
+    [
+        ("truncated.png", "truncated"),
+        ("zero.png", "empty_file"),
+        ("not_an_image.jpg", "not_an_image"),
+        ("bomb.png", "too_many_pixels"),
+        ("huge.png", "too_large"),
+        ("anim.gif", "unsupported_format"),
+        ("same_bytes_again.png", "duplicate_content"),
+    ],
+)
+def test_bad_image_goes_to_quarantine_with_its_reason(image_batches, file_name, reason) -> None:
+    bronze, quarantine, _ = image_batches
+    assert file_name not in bronze
+    assert quarantine[file_name]["reason"] == reason
+    assert quarantine[file_name]["detail"]
+
+
+def test_unknown_label_folder_is_quarantined(image_batches) -> None:
+    _, quarantine, _ = image_batches
+    row = quarantine["good.png"]  # hexagon/good.png; circle/good.png is in bronze
+    assert (row["label"], row["reason"]) == ("hexagon", "unknown_label")
+
+
+def test_duplicate_keeps_the_first_path_and_names_it(image_batches) -> None:
+    bronze, quarantine, _ = image_batches
+    assert bronze["good.png"]["label"] == "circle"
+    assert quarantine["same_bytes_again.png"]["detail"].endswith("circle/good.png")
+    assert quarantine["same_bytes_again.png"]["key"] == bronze["good.png"]["key"]
+
+
+@pytest.mark.parametrize(("file_name", "mode"), [("gray.png", "L"), ("rgba.png", "RGBA")])
+def test_grayscale_and_rgba_are_valid_bronze_rows(image_batches, file_name, mode) -> None:
+    bronze, _, _ = image_batches
+    assert bronze[file_name]["mode"] == mode
+    assert (bronze[file_name]["width"], bronze[file_name]["height"]) == (24, 24)
+
+
+def test_cmyk_jpeg_is_a_valid_bronze_row(image_batches) -> None:
+    bronze, _, _ = image_batches
+    assert (bronze["cmyk.jpg"]["format"], bronze["cmyk.jpg"]["mode"]) == ("JPEG", "CMYK")
+
+
+def test_bronze_row_has_the_content_and_its_sha256(image_batches) -> None:
+    import hashlib
+
+    bronze, _, _ = image_batches
+    row = bronze["good.jpg"]
+    assert row["key"] == hashlib.sha256(row["content"]).hexdigest()
+    assert row["label"] == "square"
+    assert row["ingested_at"] is not None
+    assert set(row) == {*nodes.IMAGES_BRONZE_COLUMNS, "ingested_at"}
+
+
+def test_image_counts_are_conserved(image_batches) -> None:
+    bronze, quarantine, counts = image_batches
+    assert counts["raw"] == 13
+    assert (counts["bronze"], counts["quarantine"]) == (len(bronze), len(quarantine)) == (5, 8)
+    assert sum(counts["quarantine_by_reason"].values()) == counts["quarantine"]
+    assert counts["quarantine_by_reason"]["unknown_label"] == 1
+
+
+def test_missing_columns_fail_with_the_names(spark: SparkSession) -> None:
+    frame = spark.createDataFrame([("a",)], ["path"])
+    with pytest.raises(ValueError, match=r"Expected columns .* in raw_images.*missing \['length'"):
+        nodes.check_raw_images(frame, IMAGE_PARAMS)
+
+
+@pytest.fixture(scope="module")
+def text_batches(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
+    root = write_files(
+        tmp_path_factory.mktemp("texts"),
+        {
+            "a.csv": (
+                b"id,text,label\n"
+                b"t1,the match went to extra time,sports\n"
+                b"t2,caf\xe9 \xff menu,cooking\n"
+                b't3,"",cooking\n'
+                b"t4,a vote,politics\n"
+                b't5,"only two fields"\n'
+                b"t6,roast the garlic,cooking\n"
+            ),
+            "b.jsonl": (
+                b'{"id": "t1", "text": "a second t1", "label": "sports"}\n'
+                b'{"id": "t7", "text": "whisk eggs", "label": "cooking"}\n'
+            ),
+            "notes.txt": b"free text",
+            "empty.csv": b"",
+        },
+    )
+    checked = nodes.check_raw_texts(binary_files(spark, root), TEXT_PARAMS)
+    bronze, quarantine, counts = nodes.split_texts(checked)
+    quarantined = {
+        (Path(row["source"]).name, row["line"]): row.asDict() for row in quarantine.collect()
+    }
+    return by_name(bronze, "id"), quarantined, counts
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        (("a.csv", 3), "not_utf8"),
+        (("a.csv", 4), "empty_text"),
+        (("a.csv", 5), "unknown_label"),
+        (("a.csv", 6), "malformed_row"),
+        (("b.jsonl", 1), "duplicate_id"),
+        (("notes.txt", 0), "unsupported_format"),
+        (("empty.csv", 0), "empty_file"),
+    ],
+)
+def test_bad_text_goes_to_quarantine_with_its_reason(text_batches, where, reason) -> None:
+    _, quarantine, _ = text_batches
+    assert quarantine[where]["reason"] == reason
+
+
+def test_duplicate_id_keeps_the_first_record(text_batches) -> None:
+    bronze, quarantine, _ = text_batches
+    assert bronze["t1"]["text"] == "the match went to extra time"
+    assert quarantine[("b.jsonl", 1)]["detail"].endswith("a.csv:2")
+
+
+def test_text_bronze_rows_and_conservation(text_batches) -> None:
+    bronze, quarantine, counts = text_batches
+    assert sorted(bronze) == ["t1", "t6", "t7"]
+    assert counts == {
+        "raw": 10,
+        "bronze": 3,
+        "quarantine": 7,
+        "quarantine_by_reason": {
+            "duplicate_id": 1,
+            "empty_file": 1,
+            "empty_text": 1,
+            "malformed_row": 1,
+            "not_utf8": 1,
+            "unknown_label": 1,
+            "unsupported_format": 1,
+        },
+    }
+    assert len(quarantine) == 7
