@@ -74,8 +74,8 @@ def inspect_image(
         with _open(content) as image:
             image.load()  # every pixel: catches truncation that verify() cannot see
             to_rgb(image)
-    except UnidentifiedImageError as error:
-        return ImageCheck(reason=NOT_AN_IMAGE, detail=_short(error))
+    except UnidentifiedImageError:
+        return ImageCheck(reason=NOT_AN_IMAGE, detail="bytes are not an image format Pillow knows")
     except Image.DecompressionBombError as error:
         return ImageCheck(reason=TOO_MANY_PIXELS, detail=_short(error))
     except (OSError, SyntaxError) as error:

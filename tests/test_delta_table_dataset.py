@@ -1,0 +1,123 @@
+"""DeltaTableDataset: overwrite, idempotent MERGE, atomic commits, configuration errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kedro.io.core import DatasetError
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F  # noqa: N812
+from pyspark.sql import types as T  # noqa: N812
+from pyspark.testing import assertDataFrameEqual
+
+from keras_lakehouse.datasets import DeltaTableDataset
+
+ROWS = [("a", 1), ("b", 2)]
+
+
+def frame(spark: SparkSession, rows: list[tuple[str, int]]):
+    return spark.createDataFrame(rows, "key string, value int")
+
+
+def test_merge_twice_gives_the_same_table(spark: SparkSession, tmp_path: Path) -> None:
+    dataset = DeltaTableDataset(
+        filepath=str(tmp_path / "t"), write_mode="merge", merge_keys=["key"]
+    )
+    dataset.save(frame(spark, ROWS))
+    first = dataset.load().collect()
+    dataset.save(frame(spark, ROWS))
+    assertDataFrameEqual(dataset.load(), first)
+    assert dataset.version_number() == 1  # a second commit, no new rows
+
+
+def test_merge_updates_or_ignores_matched_rows(spark: SparkSession, tmp_path: Path) -> None:
+    update = DeltaTableDataset(filepath=str(tmp_path / "u"), write_mode="merge", merge_keys=["key"])
+    ignore = DeltaTableDataset(
+        filepath=str(tmp_path / "i"), write_mode="merge", merge_keys=["key"], when_matched="ignore"
+    )
+    for dataset in (update, ignore):
+        dataset.save(frame(spark, ROWS))
+        dataset.save(frame(spark, [("b", 20), ("c", 3)]))
+    assertDataFrameEqual(update.load(), frame(spark, [("a", 1), ("b", 20), ("c", 3)]))
+    assertDataFrameEqual(ignore.load(), frame(spark, [("a", 1), ("b", 2), ("c", 3)]))
+
+
+def test_overwrite_replaces_and_pinned_version_reads_the_past(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "o")
+    DeltaTableDataset(filepath=path).save(frame(spark, ROWS))
+    DeltaTableDataset(filepath=path).save(frame(spark, [("z", 9)]))
+    assertDataFrameEqual(DeltaTableDataset(filepath=path).load(), frame(spark, [("z", 9)]))
+    assertDataFrameEqual(DeltaTableDataset(filepath=path, version=0).load(), frame(spark, ROWS))
+    with pytest.raises(DatasetError, match="read-only"):
+        DeltaTableDataset(filepath=path, version=0).save(frame(spark, ROWS))
+
+
+def test_interrupted_write_leaves_the_previous_version_readable(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    dataset = DeltaTableDataset(filepath=str(tmp_path / "atomic"))
+    dataset.save(frame(spark, ROWS))
+
+    @F.udf(T.IntegerType())
+    def explode_midway(value: int) -> int:
+        if value >= 50:
+            raise RuntimeError("disk full")
+        return value
+
+    # 4 partitions: some tasks write their files before one fails.
+    doomed = (
+        spark.range(100)
+        .repartition(4)
+        .select(F.col("id").cast("string").alias("key"), explode_midway("id").alias("value"))
+    )
+    with pytest.raises(DatasetError):
+        dataset.save(doomed)
+    assert dataset.version_number() == 0
+    assertDataFrameEqual(dataset.load(), frame(spark, ROWS))
+
+
+def test_saving_without_the_merge_key_names_it(spark: SparkSession, tmp_path: Path) -> None:
+    dataset = DeltaTableDataset(filepath=str(tmp_path / "k"), write_mode="merge", merge_keys=["id"])
+    with pytest.raises(DatasetError, match=r"merge_keys \['id'\] are not columns"):
+        dataset.save(frame(spark, ROWS))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "exactly one of 'filepath' or 'table'"),
+        ({"filepath": "a", "table": "b"}, "exactly one of 'filepath' or 'table'"),
+        ({"filepath": "a", "write_mode": "upsert"}, "write_mode must be one of"),
+        ({"filepath": "a", "write_mode": "merge"}, "needs 'merge_keys'"),
+        ({"filepath": "a", "when_matched": "delete"}, "when_matched must be one of"),
+    ],
+)
+def test_bad_configuration_fails_when_the_catalog_is_built(kwargs, message) -> None:
+    with pytest.raises(DatasetError, match=message):
+        DeltaTableDataset(**kwargs)
+
+
+def test_metastore_table_by_name(spark: SparkSession) -> None:
+    dataset = DeltaTableDataset(
+        table="default.dataset_by_name", write_mode="merge", merge_keys=["key"]
+    )
+    dataset.save(frame(spark, ROWS))
+    dataset.save(frame(spark, [("c", 3)]))
+    assert sorted(row.key for row in dataset.load().collect()) == ["a", "b", "c"]
+    spark.sql("DROP TABLE default.dataset_by_name")
+
+
+def test_compression_setting_is_restored_after_the_write(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    key = "spark.sql.parquet.compression.codec"
+    before = spark.conf.get(key)
+    DeltaTableDataset(filepath=str(tmp_path / "c"), compression="uncompressed").save(
+        frame(spark, ROWS)
+    )
+    written = next((tmp_path / "c").glob("*.parquet")).name
+    assert ".snappy." not in written and ".zstd." not in written
+    assert spark.conf.get(key) == before
