@@ -4,7 +4,7 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 # Stages that make up ``kedro run`` with no --pipeline, in data-flow order.
-DEFAULT_STAGES = ("ingestion",)
+DEFAULT_STAGES = ("ingestion", "data_quality")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -15,5 +15,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         in ``DEFAULT_STAGES``.
     """
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = sum((pipelines[name] for name in DEFAULT_STAGES), Pipeline([]))
+    # `kedro run --pipelines=x` loads only the pipelines it asks for.
+    if all(name in pipelines for name in DEFAULT_STAGES):
+        pipelines["__default__"] = sum((pipelines[name] for name in DEFAULT_STAGES), Pipeline([]))
     return pipelines

@@ -1,0 +1,35 @@
+"""Data quality: a Great Expectations gate on each bronze table."""
+
+from kedro.pipeline import Node, Pipeline
+
+from keras_lakehouse.pipelines.data_quality.nodes import enforce_quality_gate, validate_table
+
+MODALITY_TABLES = {"image": "images_bronze", "text": "texts_bronze"}
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """One validate → gate pair per modality namespace (``image``, ``text``)."""
+    return sum(
+        (_gate(namespace, table) for namespace, table in MODALITY_TABLES.items()), Pipeline([])
+    )
+
+
+def _gate(namespace: str, table: str) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                validate_table,
+                inputs=[table, f"params:{table}_suite"],
+                outputs=[f"{table}_quality_report", f"{table}_quality_page"],
+                name=f"validate_{table}",
+            ),
+            Node(
+                enforce_quality_gate,
+                inputs=f"{table}_quality_report",
+                outputs=f"{table}_quality_gate",
+                name=f"gate_{table}",
+            ),
+        ],
+        namespace=namespace,
+        prefix_datasets_with_namespace=False,
+    )

@@ -1,0 +1,119 @@
+"""The Great Expectations gate on tiny literal tables."""
+
+from __future__ import annotations
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+
+from keras_lakehouse.pipelines.data_quality.nodes import enforce_quality_gate, validate_table
+from keras_lakehouse.quality import _raised
+
+
+def suite(*expectations: dict, class_balance: dict | None = None) -> dict:
+    return {"table": "toy", "expectations": list(expectations), "class_balance": class_balance}
+
+
+NOT_NULL_KEY = {"expectation": "expect_column_values_to_not_be_null", "kwargs": {"column": "key"}}
+UNIQUE_KEY = {"expectation": "expect_column_values_to_be_unique", "kwargs": {"column": "key"}}
+LABEL_IN_SET = {
+    "expectation": "expect_column_values_to_be_in_set",
+    "kwargs": {"column": "label", "value_set": ["a", "b"]},
+}
+
+
+@pytest.fixture(scope="module")
+def good(spark: SparkSession) -> DataFrame:
+    return spark.createDataFrame(
+        [(f"k{i}", "ab"[i % 2], i) for i in range(20)], "key string, label string, width int"
+    )
+
+
+@pytest.fixture(scope="module")
+def bad(spark: SparkSession) -> DataFrame:
+    rows = [(f"k{i}", "ab"[i % 2], i) for i in range(18)] + [("k0", "zzz", 5), (None, "a", 6)]
+    return spark.createDataFrame(rows, "key string, label string, width int")
+
+
+def statuses(report: dict) -> list[str]:
+    return [check["status"] for check in report["checks"]]
+
+
+def test_clean_table_passes_every_check_and_the_gate(good: DataFrame) -> None:
+    report, page = validate_table(
+        good,
+        suite(
+            NOT_NULL_KEY,
+            UNIQUE_KEY,
+            LABEL_IN_SET,
+            class_balance={"column": "label", "min_fraction": 0.2},
+        ),
+    )
+    assert statuses(report) == ["passed"] * 4
+    assert report["success"] is True
+    assert report["class_distribution"] == {"a": 0.5, "b": 0.5}
+    assert enforce_quality_gate(report) == {"table": "toy", "passed": True, "warnings": []}
+    assert "PASSED" in page
+
+
+def test_violations_fail_the_gate_naming_each_expectation_and_observation(bad: DataFrame) -> None:
+    report, page = validate_table(bad, suite(NOT_NULL_KEY, UNIQUE_KEY, LABEL_IN_SET))
+    assert statuses(report) == ["failed"] * 3
+    assert report["success"] is False
+    with pytest.raises(ValueError, match="Data quality gate failed for toy") as raised:
+        enforce_quality_gate(report)
+    message = str(raised.value)
+    not_null = "expect_column_values_to_not_be_null(column=key) [error]"
+    assert f"{not_null}: failed; observed 1 unexpected of 20" in message
+    assert "expect_column_values_to_be_unique(column=key)" in message
+    assert "e.g. ['zzz']" in message
+    assert "FAILED" in page
+    assert "expect_column_values_to_be_in_set" in page
+
+
+def test_warn_severity_only_reports(bad: DataFrame) -> None:
+    report, _ = validate_table(bad, suite({**LABEL_IN_SET, "severity": "warn"}))
+    assert statuses(report) == ["failed"]
+    assert report["success"] is True
+    assert enforce_quality_gate(report)["warnings"] == ["expect_column_values_to_be_in_set"]
+
+
+def test_expectation_on_a_missing_column_is_not_evaluated_and_fails_even_as_warn(
+    good: DataFrame,
+) -> None:
+    missing = {
+        "expectation": "expect_column_values_to_not_be_null",
+        "kwargs": {"column": "nope"},
+        "severity": "warn",
+    }
+    report, _ = validate_table(good, suite(NOT_NULL_KEY, missing))
+    assert statuses(report) == ["passed", "not_evaluated"]
+    assert "nope" in str(report["checks"][1]["observed"])
+    with pytest.raises(ValueError, match=r"column=nope\) \[warn\]: not evaluated"):
+        enforce_quality_gate(report)
+
+
+def test_class_balance_floor_fails_a_rare_class(spark: SparkSession) -> None:
+    rows = [(f"k{i}", "a") for i in range(19)] + [("k19", "b")]
+    frame = spark.createDataFrame(rows, "key string, label string")
+    report, _ = validate_table(
+        frame, suite(NOT_NULL_KEY, class_balance={"column": "label", "min_fraction": 0.1})
+    )
+    assert statuses(report) == ["passed", "failed"]
+    assert report["class_distribution"] == {"a": 0.95, "b": 0.05}
+    with pytest.raises(ValueError, match=r"class_balance\(column=label, min_fraction=0.1\)"):
+        enforce_quality_gate(report)
+
+
+def test_unknown_expectation_name_is_a_clear_error(good: DataFrame) -> None:
+    with pytest.raises(
+        ValueError, match=r"expect_column_to_be_lovely.*not valid Great Expectations"
+    ):
+        validate_table(good, suite({"expectation": "expect_column_to_be_lovely", "kwargs": {}}))
+
+
+def test_exception_info_is_read_in_both_shapes() -> None:
+    flat = {"raised_exception": True, "exception_message": "boom"}
+    keyed = {"MetricConfigurationID(x)": {"raised_exception": True, "exception_message": "gone"}}
+    assert _raised(flat) == "boom"
+    assert _raised(keyed) == "gone"
+    assert _raised({"raised_exception": False, "exception_message": None}) is None

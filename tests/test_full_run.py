@@ -1,0 +1,124 @@
+"""The default `kedro run`, twice, on the sample data in a copy of the project."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from pyspark.sql import SparkSession
+
+from keras_lakehouse.sample_data import generate
+
+pytestmark = pytest.mark.slow
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+TABLES = ("images_bronze", "images_quarantine", "texts_bronze", "texts_quarantine")
+
+
+def copy_project(target: Path) -> Path:
+    """The project's own configuration, with a fresh data folder."""
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(PROJECT_ROOT / name, target / name)
+    shutil.copytree(PROJECT_ROOT / "conf" / "base", target / "conf" / "base")
+    (target / "conf" / "local").mkdir()
+    (target / "src").mkdir()  # the package itself is the installed one
+    return target
+
+
+def kedro_run(project: Path, **run_args) -> None:
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session:
+        session.run(**run_args)
+
+
+def table_counts(spark: SparkSession, project: Path) -> dict[str, int]:
+    return {
+        name: spark.read.format("delta").load(str(project / "data/02_intermediate" / name)).count()
+        for name in TABLES
+    }
+
+
+def quarantine_reasons(spark: SparkSession, project: Path, table: str) -> dict[str, int]:
+    frame = spark.read.format("delta").load(str(project / "data/02_intermediate" / table))
+    return {row["reason"]: row["count"] for row in frame.groupBy("reason").count().collect()}
+
+
+@pytest.fixture(scope="module")
+def two_runs(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
+    project = copy_project(tmp_path_factory.mktemp("project"))
+    summary = generate(project / "data/01_raw", scale=1, seed=42)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        kedro_run(project)
+        first = table_counts(spark, project)
+        kedro_run(project)
+        second = table_counts(spark, project)
+    return project, summary, first, second
+
+
+def test_every_raw_record_lands_in_exactly_one_table(spark, two_runs) -> None:
+    project, summary, first, _ = two_runs
+    images = json.loads((project / "data/08_reporting/images_ingestion_counts.json").read_text())
+    texts = json.loads((project / "data/08_reporting/texts_ingestion_counts.json").read_text())
+    raw_image_files = sum(
+        1 for path in (project / "data/01_raw/images").rglob("*") if path.is_file()
+    )
+    assert images["raw"] == raw_image_files
+    assert first["images_bronze"] + first["images_quarantine"] == raw_image_files
+    assert first["images_bronze"] == sum(summary.images_per_label.values()) + 3  # + L/RGBA/CMYK
+    expected_texts = sum(summary.texts_per_label.values()) + summary.jsonl_records
+    assert first["texts_bronze"] == expected_texts
+    assert texts["raw"] == expected_texts + len(summary.bad_text_ids)
+
+
+def test_each_sample_bad_record_has_its_reason(spark, two_runs) -> None:
+    project = two_runs[0]
+    assert quarantine_reasons(spark, project, "images_quarantine") == {
+        "truncated": 1,
+        "empty_file": 1,
+        "not_an_image": 1,
+        "too_many_pixels": 1,
+        "unknown_label": 1,
+    }
+    assert quarantine_reasons(spark, project, "texts_quarantine") == {
+        "not_utf8": 1,
+        "empty_text": 1,
+        "unknown_label": 1,
+        "duplicate_id": 1,
+        "malformed_row": 1,
+    }
+
+
+def test_second_run_leaves_the_tables_unchanged(two_runs) -> None:
+    _, _, first, second = two_runs
+    assert second == first
+
+
+def test_quality_reports_are_written_and_pass(two_runs) -> None:
+    project = two_runs[0]
+    for table in ("images_bronze", "texts_bronze"):
+        report = json.loads((project / f"data/08_reporting/data_quality/{table}.json").read_text())
+        assert report["success"] is True
+        assert {check["status"] for check in report["checks"]} == {"passed"}
+        page = (project / f"data/08_reporting/data_quality/{table}.html").read_text()
+        assert f"Data quality: {table} — PASSED" in page
+
+
+def test_bad_data_stops_the_run_at_the_gate_after_writing_its_report(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = copy_project(tmp_path)
+    generate(project / "data/01_raw", scale=1, seed=7)
+    # A suite that the sample data cannot meet: a floor of 90% per class.
+    suite_file = project / "conf/base/expectations/texts_bronze.yml"
+    suite_file.write_text(suite_file.read_text().replace("min_fraction: 0.1", "min_fraction: 0.9"))
+    monkeypatch.chdir(project)
+    with pytest.raises(ValueError, match=r"Data quality gate failed for texts_bronze"):
+        kedro_run(project, namespaces=["text"])
+    report = json.loads((project / "data/08_reporting/data_quality/texts_bronze.json").read_text())
+    assert report["success"] is False
