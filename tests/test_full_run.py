@@ -122,3 +122,25 @@ def test_bad_data_stops_the_run_at_the_gate_after_writing_its_report(
         kedro_run(project, namespaces=["text"])
     report = json.loads((project / "data/08_reporting/data_quality/texts_bronze.json").read_text())
     assert report["success"] is False
+
+
+def test_invalid_parameter_fails_at_start_up_before_spark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = copy_project(tmp_path)
+    params_file = project / "conf/base/parameters_ingestion.yml"
+    params_file.write_text(
+        params_file.read_text().replace("max_text_chars: 5000", "max_text_chars: 0")
+    )
+    started: list[str] = []
+    monkeypatch.setattr(
+        "keras_lakehouse.hooks.get_or_create_spark", lambda *a, **k: started.append("spark")
+    )
+    monkeypatch.chdir(project)
+    bootstrap_project(project)
+    with (
+        KedroSession.create(project_path=project) as session,
+        pytest.raises(ValueError, match=r"ingestion\.texts\.max_text_chars.*Received: 0"),
+    ):
+        session.load_context()
+    assert started == []

@@ -7,8 +7,9 @@ from kedro.config import OmegaConfigLoader
 
 from keras_lakehouse.hooks import ParameterValidationHooks, SparkHooks
 
-# Parameters are validated before the Spark session starts, so a typo fails in milliseconds.
-HOOKS = (ParameterValidationHooks(), SparkHooks())
+# pluggy calls hooks in reverse order of registration: parameters are validated first, so a
+# typo fails in milliseconds instead of after the Spark session has started.
+HOOKS = (SparkHooks(), ParameterValidationHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
