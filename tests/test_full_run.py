@@ -109,6 +109,24 @@ def test_quality_reports_are_written_and_pass(two_runs) -> None:
         assert f"Data quality: {table} — PASSED" in page
 
 
+def test_silver_tables_and_fitted_artifacts(spark, two_runs) -> None:
+    project, _, first, _ = two_runs
+    silver = project / "data/05_model_input"
+    images = spark.read.format("delta").load(str(silver / "images_silver"))
+    texts = spark.read.format("delta").load(str(silver / "texts_silver"))
+    assert images.count() == first["images_bronze"]
+    assert texts.count() == first["texts_bronze"]
+    assert {row["split"] for row in images.select("split").distinct().collect()} == {
+        "train",
+        "val",
+        "test",
+    }
+    vocabulary = json.loads(next(silver.glob("vocabulary.json/*/vocabulary.json")).read_text())
+    assert vocabulary[:2] == ["", "[UNK]"]
+    label_map = json.loads(next(silver.glob("image_label_map.json/*/*.json")).read_text())
+    assert label_map == {"circle": 0, "square": 1, "triangle": 2}
+
+
 def test_bad_data_stops_the_run_at_the_gate_after_writing_its_report(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

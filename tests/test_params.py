@@ -45,6 +45,10 @@ def test_globals_feed_the_suites(base_params: dict) -> None:
         (("ingestion", "texts", "max_text_chars"), -1, "ingestion.texts.max_text_chars"),
         (("ingestion", "texts", "max_chars"), 5, "Extra inputs are not permitted"),
         (("texts_bronze_suite", "class_balance", "min_fraction"), 1.5, "min_fraction"),
+        (("preprocessing", "split"), {"train": 0.7, "val": 0.2, "test": 0.2}, "sum to 1"),
+        (("preprocessing", "split"), {"train": 0.9, "test": 0.1}, "exactly ['train', 'val'"),
+        (("preprocessing", "images", "image_size"), 4, "preprocessing.images.image_size"),
+        (("preprocessing", "texts", "vocabulary_size"), 2, "vocabulary_size"),
     ],
 )
 def test_bad_value_fails_naming_the_parameter(

@@ -17,13 +17,13 @@ def registry() -> dict:
     return dict(pipelines)
 
 
-def test_default_runs_ingestion_then_data_quality(registry: dict) -> None:
+def test_default_runs_the_stages_in_data_flow_order(registry: dict) -> None:
     default = registry["__default__"]
-    assert set(default.nodes) == set(registry["ingestion"].nodes) | set(
-        registry["data_quality"].nodes
-    )
+    stages = ("ingestion", "data_quality", "preprocessing")
+    assert set(default.nodes) == set().union(*(registry[name].nodes for name in stages))
     order = [node.name for node in default.nodes]  # topologically sorted
     assert order.index("image.upsert_images_bronze") < order.index("image.validate_images_bronze")
+    assert order.index("image.gate_images_bronze") < order.index("image.split_images")
 
 
 def test_each_modality_runs_alone(registry: dict) -> None:
@@ -33,8 +33,17 @@ def test_each_modality_runs_alone(registry: dict) -> None:
         "text.upsert_texts_bronze",
         "text.validate_texts_bronze",
         "text.gate_texts_bronze",
+        "text.wait_for_texts_gate",
+        "text.split_texts",
+        "text.fit_vocabulary",
+        "text.vectorize_texts",
     }
-    assert text.inputs() == {"raw_texts", "params:ingestion.texts", "params:texts_bronze_suite"}
+    assert text.inputs() == {
+        "raw_texts",
+        "params:ingestion.texts",
+        "params:texts_bronze_suite",
+        "params:preprocessing",
+    }
 
 
 def test_every_node_has_a_docstring(registry: dict) -> None:

@@ -92,8 +92,52 @@ class SuiteParams(StrictModel):
     class_balance: ClassBalanceSpec | None = None
 
 
+SPLIT_NAMES = ("train", "val", "test")
+SPLIT_TOLERANCE = 1e-6
+MIN_IMAGE_SIZE = 8
+
+
+class ImagePreprocessingParams(StrictModel):
+    """How images become model input."""
+
+    image_size: int = Field(ge=MIN_IMAGE_SIZE)
+    max_pixels: int = Field(gt=0)
+
+
+class TextPreprocessingParams(StrictModel):
+    """How texts become token ids."""
+
+    vocabulary_size: int = Field(gt=2)
+    sequence_length: int = Field(gt=0)
+
+
+class PreprocessingParams(StrictModel):
+    """The ``preprocessing`` section."""
+
+    seed: int
+    split: dict[str, float]
+    image_labels: list[str] = Field(min_length=2)
+    text_labels: list[str] = Field(min_length=2)
+    images: ImagePreprocessingParams
+    texts: TextPreprocessingParams
+
+    @field_validator("split")
+    @classmethod
+    def _split_is_a_partition(cls, split: dict[str, float]) -> dict[str, float]:
+        if set(split) != set(SPLIT_NAMES):
+            raise ValueError(f"split must name exactly {list(SPLIT_NAMES)}. Received: {split}")
+        if any(value <= 0 for value in split.values()):
+            raise ValueError(f"split proportions must be positive. Received: {split}")
+        if abs(sum(split.values()) - 1) > SPLIT_TOLERANCE:
+            raise ValueError(
+                f"split proportions must sum to 1. Received: {split} (sum {sum(split.values())})"
+            )
+        return split
+
+
 SECTION_MODELS: dict[str, type[BaseModel]] = {
     "ingestion": IngestionParams,
+    "preprocessing": PreprocessingParams,
     "images_bronze_suite": SuiteParams,
     "texts_bronze_suite": SuiteParams,
 }

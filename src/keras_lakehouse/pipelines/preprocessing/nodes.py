@@ -1,0 +1,211 @@
+"""Preprocessing nodes: leakage-free splits, decoded images, a train-only vocabulary.
+
+Spark does the work; the driver only ever sees small aggregates (class counts per split, the
+vocabulary's token counts, the label map).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F  # noqa: N812
+from pyspark.sql import types as T  # noqa: N812
+
+from keras_lakehouse.imaging import decode_rgb
+from keras_lakehouse.params import PreprocessingParams
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+HASH_HEX_DIGITS = 12  # 48 bits of the SHA-256: plenty for a uniform fraction
+PAD_TOKEN, OOV_TOKEN = "", "[UNK]"  # ids 0 and 1, as keras.layers.TextVectorization numbers them
+# keras.layers.TextVectorization's "lower_and_strip_punctuation": tf.strings.lower lowercases
+# ASCII only, so Spark's (Unicode) lower() would disagree on "É"; translate() does the same as TF.
+_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_KERAS_PUNCTUATION = r"[!\"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~']"
+
+IMAGES_SILVER_COLUMNS = ("key", "label", "label_index", "split", "image", "image_size")
+TEXTS_SILVER_COLUMNS = ("id", "text", "label", "label_index", "split", "text_sha256")
+
+
+def assign_split(*, key: str, seed: int, proportions: dict[str, float]) -> Column:
+    """The split of each row, from a seeded hash of its content key.
+
+    Rows with the same key always land in the same split, whatever their id or path, and the
+    assignment does not depend on the order, partitioning or size of the table.
+    """
+    digest = F.sha2(F.concat_ws(":", F.lit(str(seed)), F.col(key).cast("string")), 256)
+    fraction = F.conv(F.substring(digest, 1, HASH_HEX_DIGITS), 16, 10).cast("double") / float(
+        16**HASH_HEX_DIGITS
+    )
+    train_end = proportions["train"]
+    val_end = train_end + proportions["val"]
+    return (
+        F.when(fraction < train_end, F.lit("train"))
+        .when(fraction < val_end, F.lit("val"))
+        .otherwise(F.lit("test"))
+    )
+
+
+def label_map(labels: list[str]) -> dict[str, int]:
+    """Label → index, sorted by label so the mapping never depends on data order."""
+    return {label: index for index, label in enumerate(sorted(labels))}
+
+
+def pass_gated_table(table: DataFrame, gate: dict[str, Any]) -> DataFrame:
+    """Return ``table`` once its data-quality gate has passed (the gate is an input only so that
+    Kedro orders this stage after it; a failed gate has already stopped the run).
+    """
+    if not gate.get("passed"):
+        raise ValueError(f"The data-quality gate did not pass. Received: {gate}")
+    return table
+
+
+def split_images(images_bronze: DataFrame, params: dict[str, Any]) -> tuple[DataFrame, dict]:
+    """Assign each image to train/val/test by its content key and index its label.
+
+    Args:
+        images_bronze: The bronze images table.
+        params: The ``preprocessing`` parameters.
+
+    Returns:
+        The rows with ``split`` and ``label_index``, and the label map artifact.
+
+    Raises:
+        ValueError: When a class is missing from a split.
+    """
+    settings = PreprocessingParams.model_validate(params)
+    labels = label_map(settings.image_labels)
+    frame = _with_split_and_index(images_bronze, "key", settings, labels)
+    _require_every_class_in_every_split(frame, "images_bronze", labels)
+    return frame, labels
+
+
+def split_texts(texts_bronze: DataFrame, params: dict[str, Any]) -> tuple[DataFrame, dict]:
+    """Assign each text to train/val/test by the hash of its normalised content.
+
+    Identical texts under different ids share ``text_sha256`` and so a split: no test text was
+    seen in training under another id.
+    """
+    settings = PreprocessingParams.model_validate(params)
+    labels = label_map(settings.text_labels)
+    frame = _with_split_and_index(texts_bronze, "text_sha256", settings, labels)
+    _require_every_class_in_every_split(frame, "texts_bronze", labels)
+    return frame, labels
+
+
+def decode_images(images_split: DataFrame, params: dict[str, Any]) -> DataFrame:
+    """Decode each image once, as RGB resized to ``image_size``, stored as uint8 HWC bytes."""
+    settings = PreprocessingParams.model_validate(params)
+    size, max_pixels = settings.images.image_size, settings.images.max_pixels
+
+    @F.pandas_udf(T.BinaryType())
+    def to_pixels(content: pd.Series) -> pd.Series:
+        return content.map(lambda value: resize_rgb(bytes(value), size, max_pixels))
+
+    return images_split.select(
+        "key",
+        "label",
+        "label_index",
+        "split",
+        to_pixels("content").alias("image"),
+        F.lit(size).alias("image_size"),
+    )
+
+
+def resize_rgb(content: bytes, size: int, max_pixels: int) -> bytes:
+    """Decode, normalise to RGB and resize to ``size``×``size``; uint8 HWC as raw bytes."""
+    image = decode_rgb(content, max_pixels=max_pixels).resize(
+        (size, size), Image.Resampling.BILINEAR
+    )
+    return np.asarray(image, dtype=np.uint8).tobytes()
+
+
+def pixels_to_array(image: bytes, size: int) -> np.ndarray:
+    """The inverse of ``resize_rgb``'s storage: raw bytes → ``(size, size, 3)`` uint8."""
+    return np.frombuffer(image, dtype=np.uint8).reshape(size, size, 3)
+
+
+def fit_vocabulary(texts_split: DataFrame, params: dict[str, Any]) -> list[str]:
+    """Fit the vocabulary on the train split only, with Spark.
+
+    Tokens are standardised as ``keras.layers.TextVectorization`` does by default
+    (ASCII-lowercase, punctuation stripped, split on whitespace), counted, and the most frequent
+    kept (ties broken alphabetically, so the result is deterministic).
+
+    Returns:
+        The vocabulary, starting with the padding and OOV tokens, at most ``vocabulary_size`` long.
+    """
+    settings = PreprocessingParams.model_validate(params)
+    keep = settings.texts.vocabulary_size - 2
+    tokens = (
+        texts_split.filter(F.col("split") == "train")
+        .select(F.explode(F.split(keras_standardize(F.col("text")), r"\s+")).alias("token"))
+        .filter(F.col("token") != "")
+        .groupBy("token")
+        .count()
+        .orderBy(F.desc("count"), F.asc("token"))
+        .limit(keep)
+        .collect()  # at most vocabulary_size rows
+    )
+    vocabulary = [PAD_TOKEN, OOV_TOKEN, *(row["token"] for row in tokens)]
+    logger.info("Vocabulary of %d tokens fitted on the train split.", len(vocabulary))
+    return vocabulary
+
+
+def keras_standardize(text: Column) -> Column:
+    """Spark's version of TextVectorization's ``lower_and_strip_punctuation``."""
+    lowered = F.translate(text, _ASCII_UPPER, _ASCII_UPPER.lower())
+    return F.trim(F.regexp_replace(lowered, _KERAS_PUNCTUATION, ""))
+
+
+def vectorize_texts(
+    texts_split: DataFrame, vocabulary: list[str], params: dict[str, Any]
+) -> DataFrame:
+    """Token ids for every text, computed by the same Keras layer the model ships with."""
+    settings = PreprocessingParams.model_validate(params)
+    length = settings.texts.sequence_length
+
+    @F.pandas_udf(T.ArrayType(T.IntegerType()))
+    def to_ids(text: pd.Series) -> pd.Series:
+        from keras_lakehouse.vectorizer import build_vectorizer
+
+        layer = build_vectorizer(vocabulary, length)
+        ids = np.asarray(layer(np.asarray(text.to_numpy(dtype=object), dtype=object)))
+        return pd.Series(list(ids.astype(np.int32)))
+
+    return texts_split.select(*TEXTS_SILVER_COLUMNS, to_ids("text").alias("token_ids"))
+
+
+def _with_split_and_index(
+    frame: DataFrame, key: str, settings: PreprocessingParams, labels: dict[str, int]
+) -> DataFrame:
+    index = F.create_map(*(F.lit(value) for pair in labels.items() for value in pair))
+    split = assign_split(key=key, seed=settings.seed, proportions=settings.split)
+    return frame.withColumn("split", split).withColumn("label_index", index[F.col("label")])
+
+
+def _require_every_class_in_every_split(
+    frame: DataFrame, table: str, labels: dict[str, int]
+) -> None:
+    counts = {
+        (row["label"], row["split"]): row["count"]
+        for row in frame.groupBy("label", "split").count().collect()  # labels × 3 rows
+    }
+    missing = [
+        f"{label} has {counts.get((label, split), 0)} rows in {split} "
+        f"({', '.join(f'{s}={counts.get((label, s), 0)}' for s in SPLITS)})"
+        for label in labels
+        for split in SPLITS
+        if not counts.get((label, split))
+    ]
+    if missing:
+        raise ValueError(
+            f"Every class must appear in every split of {table}. Received: " + "; ".join(missing)
+        )
+    logger.info("%s split counts: %s", table, dict(sorted(counts.items())))

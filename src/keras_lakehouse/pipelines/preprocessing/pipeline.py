@@ -1,0 +1,71 @@
+"""Preprocessing: bronze → silver model input, with splits and train-only fitting."""
+
+from kedro.pipeline import Node, Pipeline
+
+from keras_lakehouse.pipelines.preprocessing.nodes import (
+    decode_images,
+    fit_vocabulary,
+    pass_gated_table,
+    split_images,
+    split_texts,
+    vectorize_texts,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Image and text branches, each behind its data-quality gate."""
+    image = Pipeline(
+        [
+            Node(
+                pass_gated_table,
+                inputs=["images_bronze", "images_bronze_quality_gate"],
+                outputs="images_bronze_gated",
+                name="wait_for_images_gate",
+            ),
+            Node(
+                split_images,
+                inputs=["images_bronze_gated", "params:preprocessing"],
+                outputs=["images_split", "image_label_map"],
+                name="split_images",
+            ),
+            Node(
+                decode_images,
+                inputs=["images_split", "params:preprocessing"],
+                outputs="images_silver",
+                name="decode_images",
+            ),
+        ],
+        namespace="image",
+        prefix_datasets_with_namespace=False,
+    )
+    text = Pipeline(
+        [
+            Node(
+                pass_gated_table,
+                inputs=["texts_bronze", "texts_bronze_quality_gate"],
+                outputs="texts_bronze_gated",
+                name="wait_for_texts_gate",
+            ),
+            Node(
+                split_texts,
+                inputs=["texts_bronze_gated", "params:preprocessing"],
+                outputs=["texts_split", "text_label_map"],
+                name="split_texts",
+            ),
+            Node(
+                fit_vocabulary,
+                inputs=["texts_split", "params:preprocessing"],
+                outputs="vocabulary",
+                name="fit_vocabulary",
+            ),
+            Node(
+                vectorize_texts,
+                inputs=["texts_split", "vocabulary", "params:preprocessing"],
+                outputs="texts_silver",
+                name="vectorize_texts",
+            ),
+        ],
+        namespace="text",
+        prefix_datasets_with_namespace=False,
+    )
+    return image + text
