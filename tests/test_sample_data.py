@@ -74,7 +74,7 @@ def test_default_counts_per_class(raw: tuple[Path, SampleSummary]) -> None:
     assert {label: len(paths) for label, paths in images.items()} == dict.fromkeys(
         ("circle", "square", "triangle"), sample_data.IMAGES_PER_LABEL
     )
-    assert summary.images_per_label == dict.fromkeys(images, 150)
+    assert summary.images_per_label == dict.fromkeys(images, 300)
     rows = good_csv_rows(root)
     per_label = {label: sum(row[2] == label for row in rows) for label in TEXT_LABELS}
     assert (
@@ -99,7 +99,7 @@ def test_about_a_fifth_of_images_are_jpeg(raw: tuple[Path, SampleSummary]) -> No
 def test_scale_two_doubles_the_counts(tmp_path: Path) -> None:
     assert main(["--output", str(tmp_path), "--scale", "2"]) == 0
     images = good_images(tmp_path)
-    assert {label: len(paths) for label, paths in images.items()} == dict.fromkeys(images, 300)
+    assert {label: len(paths) for label, paths in images.items()} == dict.fromkeys(images, 600)
     assert len(images) == 3
     rows = good_csv_rows(tmp_path)
     assert len(rows) == 2 * 3 * 400
@@ -112,7 +112,7 @@ def test_regeneration_replaces_only_generated_folders(tmp_path: Path) -> None:
     keep.write_text("mine")
     generate(tmp_path, scale=1)
     assert keep.read_text() == "mine"
-    assert len(good_images(tmp_path)["circle"]) == 150
+    assert len(good_images(tmp_path)["circle"]) == 300
     assert len(good_csv_rows(tmp_path)) == 3 * 400
 
 
@@ -259,7 +259,7 @@ def test_if_empty_generates_when_only_gitkeep(tmp_path: Path) -> None:
     (tmp_path / ".gitkeep").write_text("")
     assert main(["--output", str(tmp_path), "--if-empty"]) == 0
     assert (tmp_path / ".gitkeep").exists()
-    assert len(good_images(tmp_path)["square"]) == 150
+    assert len(good_images(tmp_path)["square"]) == 300
     assert (tmp_path / "texts/reviews.csv").is_file()
 
 

@@ -9,6 +9,7 @@ from kedro.framework.hooks import hook_impl
 
 from keras_lakehouse.params import validate_parameters
 from keras_lakehouse.spark import get_or_create_spark
+from keras_lakehouse.tracking import configure_tracking
 
 logger = logging.getLogger(__name__)
 
@@ -29,3 +30,23 @@ class SparkHooks:
     def after_context_created(self, context: Any) -> None:
         """Build (locally) or attach to (on Databricks) the session from ``spark.yml``."""
         get_or_create_spark(context.config_loader["spark"], app_name=context.project_path.name)
+
+
+class MlflowHooks:
+    """Point MLflow at the project's store before a pipeline runs (not for every command)."""
+
+    def __init__(self) -> None:
+        self._config: dict[str, Any] = {}
+        self._project_path: Any = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Keep ``mlflow.yml`` and the project path for when a pipeline starts."""
+        self._config = dict(context.config_loader["mlflow"])
+        self._project_path = context.project_path
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Configure tracking only when the pipeline trains something."""
+        if any(node.name.endswith(("train_cnn", "train_lstm")) for node in pipeline.nodes):
+            configure_tracking(self._config, project_path=self._project_path)

@@ -135,7 +135,63 @@ class PreprocessingParams(StrictModel):
         return split
 
 
+class AugmentationParams(StrictModel):
+    """Train-time augmentation (the article's ImageDataGenerator); 0 / false switches one off."""
+
+    shear: float = Field(ge=0, lt=1)
+    zoom: float = Field(ge=0, lt=1)
+    horizontal_flip: bool
+
+
+class FitParams(StrictModel):
+    """What every model's training shares."""
+
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    optimizer: Literal["adam", "sgd"]
+    learning_rate: float = Field(gt=0)
+    early_stopping_patience: int = Field(ge=0)
+    shuffle_buffer: int = Field(ge=0)
+
+
+class CnnParams(FitParams):
+    """The image model."""
+
+    filters: list[int] = Field(min_length=1)
+    dense_units: int = Field(gt=0)
+    batch_norm: bool
+    dropout: float = Field(ge=0, lt=1)
+    augmentation: AugmentationParams
+
+    @field_validator("filters")
+    @classmethod
+    def _filters_are_positive(cls, filters: list[int]) -> list[int]:
+        if any(count <= 0 for count in filters):
+            raise ValueError(f"filters must be positive. Received: {filters}")
+        return filters
+
+
+class LstmParams(FitParams):
+    """The text model."""
+
+    embedding_dim: int = Field(gt=0)
+    units: int = Field(gt=0)
+    dropout: float = Field(ge=0, lt=1)
+
+
+class TrainingParams(StrictModel):
+    """The ``training`` section."""
+
+    seed: int
+    strategy: Literal["default", "mirrored", "multi_worker"]
+    num_devices: int = Field(gt=0)
+    num_workers: int = Field(gt=0)
+    cnn: CnnParams
+    lstm: LstmParams
+
+
 SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "training": TrainingParams,
     "ingestion": IngestionParams,
     "preprocessing": PreprocessingParams,
     "images_bronze_suite": SuiteParams,
@@ -160,8 +216,25 @@ def validate_parameters(parameters: Mapping[str, Any]) -> None:
             model.model_validate(parameters[section])
         except ValidationError as error:
             problems.extend(_describe(section, error))
+    problems.extend(_cross_section_problems(parameters))
     if problems:
         raise ValueError("Invalid parameters:\n  " + "\n  ".join(problems))
+
+
+def _cross_section_problems(parameters: Mapping[str, Any]) -> list[str]:
+    """Checks that span sections: the CNN's pooling depth against the image size."""
+    try:
+        size = parameters["preprocessing"]["images"]["image_size"]
+        filters = parameters["training"]["cnn"]["filters"]
+    except (KeyError, TypeError):
+        return []
+    if isinstance(size, int) and isinstance(filters, list) and size < 2 ** len(filters):
+        return [
+            f"preprocessing.images.image_size: too small for {len(filters)} pooling blocks "
+            f"(training.cnn.filters={filters}); at least {2 ** len(filters)} is needed. "
+            f"Received: {size}"
+        ]
+    return []
 
 
 def _describe(section: str, error: ValidationError) -> list[str]:

@@ -47,14 +47,14 @@ SPECIAL_STREAM = 3
 
 # ---- Images ----------------------------------------------------------------------------------
 IMAGE_LABELS = ("circle", "square", "triangle")
-IMAGES_PER_LABEL = 150
+IMAGES_PER_LABEL = 300
 IMAGE_SIDE = 64
 SUPERSAMPLE = 4  # shapes are drawn this many times larger, then downsampled (anti-aliasing)
-MIN_SIZE_FRACTION = 0.35  # shape diameter (circumscribed circle) as a fraction of the side
-MAX_SIZE_FRACTION = 0.70
+MIN_SIZE_FRACTION = 0.5  # shape diameter (circumscribed circle) as a fraction of the side
+MAX_SIZE_FRACTION = 0.85
 EDGE_MARGIN_PX = 1
 NOISE_STD = 10.0
-MIN_LUMA_CONTRAST = 80.0
+MIN_LUMA_CONTRAST = 120.0
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
 CHANNEL_LEVELS = 256
 MAX_CHANNEL = CHANNEL_LEVELS - 1

@@ -5,11 +5,11 @@ See https://docs.kedro.org/en/stable/kedro_project_setup/settings.html
 
 from kedro.config import OmegaConfigLoader
 
-from keras_lakehouse.hooks import ParameterValidationHooks, SparkHooks
+from keras_lakehouse.hooks import MlflowHooks, ParameterValidationHooks, SparkHooks
 
 # pluggy calls hooks in reverse order of registration: parameters are validated first, so a
 # typo fails in milliseconds instead of after the Spark session has started.
-HOOKS = (SparkHooks(), ParameterValidationHooks())
+HOOKS = (MlflowHooks(), SparkHooks(), ParameterValidationHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -17,6 +17,7 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     "config_patterns": {
         "spark": ["spark*", "spark*/**"],
+        "mlflow": ["mlflow*", "mlflow*/**"],
         # Great Expectations suites live in conf/<env>/expectations/*.yml and are read as
         # parameters (``params:expectations.<table>``) so each env can override them.
         "parameters": [

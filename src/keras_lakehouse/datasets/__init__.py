@@ -1,6 +1,6 @@
 """Project datasets (catalog ``type: keras_lakehouse.datasets.<Name>``)."""
 
 from keras_lakehouse.datasets.binary_files import BinaryFilesDataset
-from keras_lakehouse.datasets.delta_table import DeltaTableDataset
+from keras_lakehouse.datasets.delta_table import DeltaSnapshotDataset, DeltaTableDataset
 
-__all__ = ["BinaryFilesDataset", "DeltaTableDataset"]
+__all__ = ["BinaryFilesDataset", "DeltaSnapshotDataset", "DeltaTableDataset"]

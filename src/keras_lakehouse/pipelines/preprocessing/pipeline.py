@@ -31,7 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 decode_images,
                 inputs=["images_split", "params:preprocessing"],
-                outputs="images_silver",
+                outputs="images_silver@spark",
                 name="decode_images",
             ),
         ],
@@ -61,7 +61,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 vectorize_texts,
                 inputs=["texts_split", "vocabulary", "params:preprocessing"],
-                outputs="texts_silver",
+                outputs="texts_silver@spark",
                 name="vectorize_texts",
             ),
         ],

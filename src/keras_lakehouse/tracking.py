@@ -1,0 +1,91 @@
+"""MLflow tracking: where runs go, and what a training run records."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
+
+
+def configure_tracking(config: Mapping[str, Any], *, project_path: Path) -> str:
+    """Point MLflow at the configured store and experiment, unless the environment says otherwise.
+
+    A relative ``sqlite:///file.db`` is taken relative to the project, and the experiment's
+    artifacts go to ``<project>/mlruns``; ``MLFLOW_TRACKING_URI`` overrides the store.
+
+    Returns:
+        The tracking URI in use.
+    """
+    import mlflow
+
+    uri = os.environ.get(TRACKING_URI_VARIABLE) or _project_relative(
+        str(config["tracking_uri"]), project_path
+    )
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(str(config.get("registry_uri") or uri))
+    name = str(config["experiment_name"])
+    if mlflow.get_experiment_by_name(name) is None:
+        artifacts = config.get("artifact_location") or (project_path / "mlruns").as_uri()
+        mlflow.create_experiment(name, artifact_location=str(artifacts))
+    mlflow.set_experiment(name)
+    logger.info("MLflow: tracking %s, experiment %r", uri, name)
+    return uri
+
+
+@contextmanager
+def training_run(
+    model_name: str, *, params: Mapping[str, Any], tags: Mapping[str, Any]
+) -> Iterator[Any]:
+    """One MLflow run for one model; an exception inside marks the run FAILED and re-raises."""
+    import mlflow
+
+    with mlflow.start_run(run_name=model_name) as run:
+        mlflow.set_tags({"model": model_name, **{key: str(value) for key, value in tags.items()}})
+        mlflow.log_params(flatten(params))
+        yield run
+
+
+def log_history(history: Mapping[str, list[float]]) -> None:
+    """Per-epoch metrics, one step per epoch."""
+    import mlflow
+
+    for epoch, values in enumerate(zip(*history.values(), strict=True)):
+        mlflow.log_metrics(dict(zip(history, values, strict=True)), step=epoch)
+
+
+def log_trained_model(model: Any, example: Any, *, artifacts: Mapping[str, Any]) -> None:
+    """The model with its signature and an input example, plus JSON artifacts beside it."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    for name, value in artifacts.items():
+        mlflow.log_dict(json.loads(json.dumps(value)), name)
+    signature = infer_signature(example, model.predict(example, verbose=0))
+    mlflow.tensorflow.log_model(model, name="model", signature=signature, input_example=example)
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}`` (MLflow params are flat)."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _project_relative(uri: str, project_path: Path) -> str:
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        return f"{prefix}{(project_path / uri[len(prefix) :]).resolve()}"
+    return uri
