@@ -54,9 +54,9 @@ def two_runs(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
     summary = generate(project / "data/01_raw", scale=1, seed=42)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(project)
-        kedro_run(project)
+        kedro_run(project)  # the whole default pipeline, training included
         first = table_counts(spark, project)
-        kedro_run(project)
+        kedro_run(project, pipeline_names=["ingestion"])
         second = table_counts(spark, project)
     return project, summary, first, second
 
@@ -127,6 +127,46 @@ def test_silver_tables_and_fitted_artifacts(spark, two_runs) -> None:
     assert label_map == {"circle": 0, "square": 1, "triangle": 2}
 
 
+def test_both_models_train_to_the_accuracy_floor(two_runs) -> None:
+    project = two_runs[0]
+    for name in ("cnn", "lstm"):
+        metrics = json.loads(
+            (project / f"data/08_reporting/training/{name}_metrics.json").read_text()
+        )
+        assert metrics["test_accuracy"] >= 0.9, (name, metrics)
+        assert list(project.glob(f"data/06_models/{name}.keras/*/{name}.keras"))
+
+
+def test_each_model_has_one_mlflow_run_with_params_metrics_lineage_and_model(two_runs) -> None:
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=["keras_lakehouse"], output_format="list")
+    project = two_runs[0]
+    by_model = {
+        run.data.tags["model"]: run
+        for run in runs
+        if run.data.tags.get("input.table", "").startswith(str(project))
+    }
+    assert set(by_model) == {"cnn", "lstm"}
+    cnn = by_model["cnn"]
+    assert cnn.info.status == "FINISHED"
+    assert cnn.data.params["strategy"] == "default"
+    assert cnn.data.params["augmentation.shear"] == "0.2"
+    assert cnn.data.tags["input.delta_version"] == "0"
+    assert int(cnn.data.tags["input.rows.train"]) > 0
+    assert cnn.data.metrics["test_accuracy"] >= 0.9
+    history = mlflow.MlflowClient().get_metric_history(cnn.info.run_id, "val_loss")
+    assert len(history) == int(cnn.data.metrics["epochs_run"])
+    artifacts = {item.path for item in mlflow.MlflowClient().list_artifacts(cnn.info.run_id)}
+    assert "label_map.json" in artifacts
+    lstm_artifacts = {
+        item.path for item in mlflow.MlflowClient().list_artifacts(by_model["lstm"].info.run_id)
+    }
+    assert "vocabulary.json" in lstm_artifacts
+    model = mlflow.pyfunc.load_model(f"runs:/{cnn.info.run_id}/model")
+    assert model.metadata.get_input_schema() is not None
+
+
 def test_bad_data_stops_the_run_at_the_gate_after_writing_its_report(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -137,7 +177,7 @@ def test_bad_data_stops_the_run_at_the_gate_after_writing_its_report(
     suite_file.write_text(suite_file.read_text().replace("min_fraction: 0.1", "min_fraction: 0.9"))
     monkeypatch.chdir(project)
     with pytest.raises(ValueError, match=r"Data quality gate failed for texts_bronze"):
-        kedro_run(project, namespaces=["text"])
+        kedro_run(project, namespaces=["text"], pipeline_names=["ingestion", "data_quality"])
     report = json.loads((project / "data/08_reporting/data_quality/texts_bronze.json").read_text())
     assert report["success"] is False
 

@@ -113,7 +113,9 @@ def to_tf_dataset(
     augment: Callable[[Any], Any] | None = None,
 ) -> Any:
     """A ``tf.data.Dataset`` over one split of the snapshot, re-read (and reshuffled with a new
-    seed) at each epoch, augmented on batches when ``augment`` is given, prefetched."""
+    seed) at each epoch, augmented on batches when ``augment`` is given, prefetched. When the
+    snapshot knows the split's row count (and the data is not sharded), the dataset knows its
+    number of batches, so Keras shows progress and does not guess where an epoch ends."""
     import tensorflow as tf
 
     epochs = itertools.count()
@@ -138,6 +140,10 @@ def to_tf_dataset(
     dataset = tf.data.Dataset.from_generator(
         generate, output_signature=(x_spec, tf.TensorSpec((None,), tf.int32))
     )
+    rows = snapshot.split_counts.get(split)
+    if rows and shard[1] == 1:
+        batches = -(-rows // batch_size)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     if augment is not None:
         dataset = dataset.map(
             lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True

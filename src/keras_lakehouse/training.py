@@ -98,8 +98,9 @@ def make_strategy(kind: str, *, num_devices: int) -> Any:
     if gpus:
         return tf.distribute.MirroredStrategy()
     cpu = tf.config.list_physical_devices("CPU")[0]
-    logical = tf.config.list_logical_devices("CPU")
-    if len(logical) < num_devices:
+    # Reading the configuration does not start the runtime; listing logical devices would.
+    configured = tf.config.get_logical_device_configuration(cpu) or []
+    if len(configured) < num_devices:
         try:
             tf.config.set_logical_device_configuration(
                 cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices
@@ -109,7 +110,7 @@ def make_strategy(kind: str, *, num_devices: int) -> Any:
                 f"Cannot split the CPU into {num_devices} logical devices: TensorFlow was "
                 "initialised before the strategy was built. Start a new process."
             ) from error
-        logical = tf.config.list_logical_devices("CPU")
+    logical = tf.config.list_logical_devices("CPU")
     devices = [device.name for device in logical[:num_devices]]
     return tf.distribute.MirroredStrategy(devices)
 
@@ -162,6 +163,7 @@ def train(
         validation_data=val_data,
         epochs=job.fit.epochs,
         callbacks=[stop, *(callbacks or [])],
+        shuffle=False,  # the loader shuffles
         verbose=2 if os.environ.get("KL_VERBOSE_FIT") else 0,
     )
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
