@@ -49,6 +49,13 @@ def test_globals_feed_the_suites(base_params: dict) -> None:
         (("preprocessing", "split"), {"train": 0.9, "test": 0.1}, "exactly ['train', 'val'"),
         (("preprocessing", "images", "image_size"), 4, "preprocessing.images.image_size"),
         (("preprocessing", "texts", "vocabulary_size"), 2, "vocabulary_size"),
+        (("training", "strategy"), "horovod", "training.strategy"),
+        (("training", "num_workers"), 0, "training.num_workers"),
+        (("training", "cnn", "batch_size"), -8, "training.cnn.batch_size"),
+        (("training", "cnn", "optimizer"), "rmsprop", "training.cnn.optimizer"),
+        (("training", "lstm", "learning_rate"), 0, "training.lstm.learning_rate"),
+        (("training", "cnn", "augmentation", "zoom"), 1.5, "augmentation.zoom"),
+        (("preprocessing", "images", "image_size"), 6, "too small for 3 pooling blocks"),
     ],
 )
 def test_bad_value_fails_naming_the_parameter(

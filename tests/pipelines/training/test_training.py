@@ -129,3 +129,33 @@ def test_failed_training_marks_its_run_failed() -> None:
 
 def test_params_are_flattened_for_mlflow() -> None:
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+
+
+def test_same_seed_twice_gives_the_same_metrics(spark: SparkSession, tmp_path: Path) -> None:
+    from keras_lakehouse.models import build_cnn, compile_model
+    from keras_lakehouse.params import FitParams
+    from keras_lakehouse.training import TrainingJob, evaluate, train
+
+    path = str(tmp_path / "silver")
+    DeltaTableDataset(filepath=path).save(silver_frame(spark, silver_rows(90)))
+    snapshot = DeltaSnapshotDataset(filepath=path).load()
+    fit = FitParams(
+        epochs=3,
+        batch_size=8,
+        optimizer="adam",
+        learning_rate=0.01,
+        early_stopping_patience=3,
+        shuffle_buffer=16,
+    )
+
+    def build():
+        model = build_cnn(image_size=SIZE, num_classes=3, filters=(4,), dense_units=4)
+        return compile_model(model, optimizer="adam", learning_rate=0.01)
+
+    job = TrainingJob(name="cnn", build=build, decode=ImageColumns(SIZE), fit=fit, seed=3)
+    runs = []
+    for _ in range(2):
+        model, history = train(job, snapshot, strategy="default", num_devices=1, num_workers=1)
+        runs.append({**evaluate(job, model, snapshot), "val_loss": history["val_loss"][-1]})
+    for key in runs[0]:
+        assert runs[1][key] == pytest.approx(runs[0][key], abs=0.01), key
