@@ -169,7 +169,7 @@ def test_without_a_spark_session_the_error_says_so(monkeypatch, job, snapshot) -
     from pyspark.sql import SparkSession
 
     monkeypatch.setattr(SparkSession, "getActiveSession", staticmethod(lambda: None))
-    with pytest.raises(RuntimeError, match="active SparkSession"):
+    with pytest.raises(RuntimeError, match="needs an active Spark session"):
         train_multi_worker(job, snapshot, num_workers=2)
 
 

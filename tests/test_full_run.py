@@ -146,6 +146,7 @@ def test_each_model_has_one_mlflow_run_with_params_metrics_lineage_and_model(two
         run.data.tags["model"]: run
         for run in runs
         if run.data.tags.get("input.table", "").startswith(str(project))
+        and run.data.params.get("strategy") == "default"
     }
     assert set(by_model) == {"cnn", "lstm"}
     cnn = by_model["cnn"]
@@ -165,6 +166,23 @@ def test_each_model_has_one_mlflow_run_with_params_metrics_lineage_and_model(two
     assert "vocabulary.json" in lstm_artifacts
     model = mlflow.pyfunc.load_model(f"runs:/{cnn.info.run_id}/model")
     assert model.metadata.get_input_schema() is not None
+
+
+def test_multi_worker_cnn_matches_the_single_worker_accuracy(two_runs) -> None:
+    project = two_runs[0]
+    metrics_file = project / "data/08_reporting/training/cnn_metrics.json"
+    single = json.loads(metrics_file.read_text())["test_accuracy"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        bootstrap_project(project)
+        with KedroSession.create(
+            project_path=project,
+            runtime_params={"training": {"strategy": "multi_worker", "num_workers": 2}},
+        ) as session:
+            session.run(pipeline_names=["training"], namespaces=["image"])
+    multi = json.loads(metrics_file.read_text())
+    assert multi["test_accuracy"] == pytest.approx(single, abs=0.03)
+    assert multi["test_accuracy"] >= 0.9
 
 
 def test_bad_data_stops_the_run_at_the_gate_after_writing_its_report(

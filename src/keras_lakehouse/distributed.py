@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from keras_lakehouse.loader import DeltaSnapshot
     from keras_lakehouse.training import TrainingJob
 
+from keras_lakehouse.spark import active_session
+
 logger = logging.getLogger(__name__)
 
 History = dict[str, list[float]]
@@ -115,7 +117,7 @@ def train_multi_worker(
     """
     import keras
 
-    spark = _active_session()
+    spark = active_session("Multi-worker training (Spark barrier tasks)")
     check_task_slots(num_workers, spark.sparkContext.defaultParallelism)
     plan = WorkerPlan(
         payload=_pickle((job, snapshot)),
@@ -188,19 +190,6 @@ def tf_config(addresses: Sequence[str], index: int) -> dict[str, Any]:
 
 
 # --- Driver side ---------------------------------------------------------------------------------
-
-
-def _active_session() -> Any:
-    from pyspark.sql import SparkSession
-
-    session = SparkSession.getActiveSession()
-    if session is None:
-        raise RuntimeError(
-            "Multi-worker training launches its workers as Spark barrier tasks and expected an "
-            "active SparkSession. Received: none (start one first, e.g. with "
-            "keras_lakehouse.spark.get_or_create_spark)."
-        )
-    return session
 
 
 def _pickle(value: Any) -> bytes:

@@ -58,6 +58,22 @@ def get_or_create_spark(config: Mapping[str, Any], *, app_name: str) -> SparkSes
     return session
 
 
+def active_session(purpose: str) -> SparkSession:
+    """The active session, or an error saying who needed one and how to get it.
+
+    Args:
+        purpose: What needs the session, for the message (e.g. "Reading the raw files").
+    """
+    session = SparkSession.getActiveSession()
+    if session is None:
+        raise RuntimeError(
+            f"{purpose} needs an active Spark session. Received: none. The project's SparkHooks "
+            "start one with every Kedro session; in a script, call "
+            "keras_lakehouse.spark.get_or_create_spark first."
+        )
+    return session
+
+
 def _spark_value(value: Any) -> str:
     """Spark properties are strings; YAML gives booleans and numbers."""
     if isinstance(value, bool):

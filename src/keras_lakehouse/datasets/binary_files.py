@@ -9,7 +9,9 @@ from typing import Any
 
 import fsspec
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
+
+from keras_lakehouse.spark import active_session
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +45,7 @@ class BinaryFilesDataset(AbstractDataset[None, DataFrame]):
                 f"Raw folder {self._filepath!r} does not exist. Put files there or run "
                 "`python -m keras_lakehouse.sample_data`."
             )
-        spark = SparkSession.getActiveSession()
-        if spark is None:
-            raise DatasetError("No active Spark session to read the raw files with.")
+        spark = active_session(f"Reading the raw files of {self._filepath!r}")
         frame = (
             spark.read.format("binaryFile")
             .option("recursiveFileLookup", "true")

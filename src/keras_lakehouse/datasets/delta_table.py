@@ -11,6 +11,8 @@ from typing import Any, Literal
 from kedro.io.core import AbstractDataset, DatasetError
 from pyspark.sql import DataFrame, SparkSession
 
+from keras_lakehouse.spark import active_session
+
 logger = logging.getLogger(__name__)
 
 WriteMode = Literal["overwrite", "append", "merge"]
@@ -167,13 +169,7 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
 
 
 def _spark() -> SparkSession:
-    spark = SparkSession.getActiveSession()
-    if spark is None:
-        raise DatasetError(
-            "No active Spark session: the project's SparkHooks build it when a Kedro session "
-            "starts. In a script, call keras_lakehouse.spark.get_or_create_spark first."
-        )
-    return spark
+    return active_session("A Delta table dataset")
 
 
 @contextmanager
