@@ -8,6 +8,8 @@ import pytest
 from kedro.framework.project import pipelines
 from kedro.framework.startup import bootstrap_project
 
+from keras_lakehouse.pipeline_registry import DEFAULT_STAGES
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -19,11 +21,13 @@ def registry() -> dict:
 
 def test_default_runs_the_stages_in_data_flow_order(registry: dict) -> None:
     default = registry["__default__"]
-    stages = ("ingestion", "data_quality", "preprocessing")
+    stages = ("ingestion", "data_quality", "preprocessing", "training")
+    assert stages == DEFAULT_STAGES
     assert set(default.nodes) == set().union(*(registry[name].nodes for name in stages))
     order = [node.name for node in default.nodes]  # topologically sorted
     assert order.index("image.upsert_images_bronze") < order.index("image.validate_images_bronze")
     assert order.index("image.gate_images_bronze") < order.index("image.split_images")
+    assert order.index("image.decode_images") < order.index("image.train_cnn")
 
 
 def test_each_modality_runs_alone(registry: dict) -> None:
@@ -37,12 +41,15 @@ def test_each_modality_runs_alone(registry: dict) -> None:
         "text.split_texts",
         "text.fit_vocabulary",
         "text.vectorize_texts",
+        "text.train_lstm",
     }
     assert text.inputs() == {
         "raw_texts",
         "params:ingestion.texts",
         "params:texts_bronze_suite",
         "params:preprocessing",
+        "params:training",
+        "params:preprocessing.texts.sequence_length",
     }
 
 
