@@ -181,29 +181,57 @@ def _rows(
 
 
 class _Buffer:
-    """Rows waiting to be batched; random draws when shuffling, else first in, first out."""
+    """Rows waiting to be batched, in preallocated arrays.
+
+    Taking a batch copies only that batch: shuffled draws are filled by moving rows from the end
+    of the buffer into the holes, so the cost per batch does not grow with the buffer.
+    """
 
     def __init__(self, rng: np.random.Generator | None) -> None:
         self._rng = rng
-        self._x: list[np.ndarray] = []
-        self._y: list[np.ndarray] = []
+        self._x: np.ndarray = np.empty((0,))
+        self._y: np.ndarray = np.empty((0,))
+        self._start = 0  # first live row when not shuffling (first in, first out)
         self._size = 0
 
     def __len__(self) -> int:
         return self._size
 
     def add(self, x: np.ndarray, y: np.ndarray) -> None:
-        self._x.append(x)
-        self._y.append(y)
+        if not len(self._y):  # first rows: take their shape and dtype
+            self._x, self._y = np.empty((0, *x.shape[1:]), x.dtype), np.empty((0,), y.dtype)
+        end = self._start + self._size
+        if end + len(y) > len(self._y):
+            self._compact(needed=self._size + len(y))
+            end = self._size
+        self._x[end : end + len(y)] = x
+        self._y[end : end + len(y)] = y
         self._size += len(y)
 
     def take(self, count: int) -> Batch:
-        x, y = np.concatenate(self._x), np.concatenate(self._y)
         if self._rng is None:
-            picked = np.arange(count)
+            rows = slice(self._start, self._start + count)
+            batch = self._x[rows].copy(), self._y[rows].copy()
+            self._start += count
+            self._size -= count
+            return batch
+        picked = self._rng.choice(self._size, size=count, replace=False)
+        batch = self._x[picked], self._y[picked]  # fancy indexing copies
+        tail = self._size - count
+        holes = picked[picked < tail]
+        movers = np.setdiff1d(np.arange(tail, self._size), picked, assume_unique=True)
+        self._x[holes], self._y[holes] = self._x[movers], self._y[movers]
+        self._size = tail
+        return batch
+
+    def _compact(self, *, needed: int) -> None:
+        """Move the live rows to the front, growing the arrays (doubling) when they are full."""
+        live = slice(self._start, self._start + self._size)
+        capacity = max(needed, 2 * len(self._y))
+        if capacity > len(self._y):
+            x = np.empty((capacity, *self._x.shape[1:]), self._x.dtype)
+            y = np.empty((capacity,), self._y.dtype)
         else:
-            picked = self._rng.choice(len(y), size=count, replace=False)
-        keep = np.ones(len(y), dtype=bool)
-        keep[picked] = False
-        self._x, self._y, self._size = [x[keep]], [y[keep]], int(keep.sum())
-        return x[picked], y[picked]
+            x, y = self._x, self._y
+        x[: self._size], y[: self._size] = self._x[live], self._y[live]
+        self._x, self._y, self._start = x, y, 0

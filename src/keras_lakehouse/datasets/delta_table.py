@@ -20,6 +20,7 @@ WhenMatched = Literal["update", "ignore"]
 WRITE_MODES = ("overwrite", "append", "merge")
 WHEN_MATCHED = ("update", "ignore")
 COMPRESSION_CONF = "spark.sql.parquet.compression.codec"
+MAX_RECORDS_CONF = "spark.sql.files.maxRecordsPerFile"
 
 
 class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
@@ -51,10 +52,15 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
         when_matched: WhenMatched = "update",
         partition_by: list[str] | None = None,
         compression: str | None = None,
+        max_records_per_file: int | None = None,
         version: int | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        """Check the configuration when the catalog is built, not when a node runs."""
+        """Check the configuration when the catalog is built, not when a node runs.
+
+        ``max_records_per_file`` bounds each Parquet file (and so each row group a reader must
+        hold in memory): set it on tables that are streamed into training.
+        """
         if (filepath is None) == (table is None):
             raise DatasetError(
                 "DeltaTableDataset needs exactly one of 'filepath' or 'table'. "
@@ -80,6 +86,7 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
         self._when_matched = when_matched
         self._partition_by = list(partition_by or [])
         self._compression = compression
+        self._max_records = str(max_records_per_file) if max_records_per_file else None
         self._version = version
         self.metadata = metadata
 
@@ -103,7 +110,10 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
                 f"merge_keys {missing} are not columns of the data saved to {self}. "
                 f"Received columns: {data.columns}"
             )
-        with _session_conf(COMPRESSION_CONF, self._compression):
+        with (
+            _session_conf(COMPRESSION_CONF, self._compression),
+            _session_conf(MAX_RECORDS_CONF, self._max_records),
+        ):
             if self._write_mode == "merge" and self._exists():
                 self._merge(data)
             else:
