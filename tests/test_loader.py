@@ -135,3 +135,15 @@ def test_tf_dataset_reshuffles_each_epoch_and_augments(tmp_path: Path) -> None:
 )
 def test_local_path(uri: str, path: str) -> None:
     assert local_path(uri) == path
+
+
+@pytest.mark.parametrize("binary_type", [pa.binary(), pa.large_binary()])
+def test_image_column_is_read_without_copies_and_checked(binary_type: pa.DataType) -> None:
+    images = pa.array([bytes([i]) * (SIZE * SIZE * 3) for i in range(5)], binary_type)
+    batch = pa.record_batch({"image": images, "label_index": pa.array(range(5), pa.int32())})
+    x, y = ImageColumns(SIZE)(batch.slice(2, 3))  # a slice starts inside the buffers
+    assert [int(row[0, 0, 0]) for row in x] == [2, 3, 4]
+    assert y.tolist() == [2, 3, 4]
+    bad = pa.record_batch({"image": pa.array([b"abc"]), "label_index": pa.array([0], pa.int32())})
+    with pytest.raises(ValueError, match=r"Expected 4x4x3 uint8 images.*Received 3 bytes"):
+        ImageColumns(SIZE)(bad)

@@ -46,8 +46,20 @@ class ImageColumns:
 
     def __call__(self, batch: pa.RecordBatch) -> Batch:
         size = self.image_size
-        images = batch.column("image").to_pylist()
-        pixels = np.frombuffer(b"".join(images), dtype=np.uint8).reshape(-1, size, size, 3)
+        images = batch.column("image")
+        if isinstance(images, pa.ChunkedArray):
+            images = images.combine_chunks()
+        # The values buffer of a binary column is the images back to back: no per-row copies.
+        offset_type = np.int64 if pa.types.is_large_binary(images.type) else np.int32
+        offsets = np.frombuffer(images.buffers()[1], dtype=offset_type)[images.offset :]
+        start, stop = int(offsets[0]), int(offsets[len(images)])
+        values = np.frombuffer(images.buffers()[2], dtype=np.uint8)[start:stop]
+        if stop - start != len(images) * size * size * 3:
+            raise ValueError(
+                f"Expected {size}x{size}x3 uint8 images in column 'image'. Received "
+                f"{stop - start} bytes for {len(images)} rows."
+            )
+        pixels = values.reshape(-1, size, size, 3)
         return pixels, batch.column("label_index").to_numpy().astype(np.int32)
 
 
