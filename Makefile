@@ -20,7 +20,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup sample-data run test lint format viz package lock clean clean-data
+.PHONY: help setup sample-data run test lint format viz bench package lock clean clean-data
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ format: setup  ## Apply ruff's fixes and formatting
 
 viz: setup  ## Open the pipeline graph (kedro viz)
 	$(BIN)/kedro viz run --host 127.0.0.1
+
+bench: setup  ## Benchmark the training loader (input, memory, handoff) into benchmarks/results
+	$(BIN)/python benchmarks/bench.py
 
 package: setup  ## Build the wheel and the conf tarball into dist/
 	$(BIN)/kedro package
