@@ -11,7 +11,7 @@ import logging
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
@@ -143,7 +143,11 @@ def train(
     if strategy == "multi_worker":
         from keras_lakehouse.distributed import train_multi_worker
 
-        return train_multi_worker(job, snapshot, num_workers=num_workers)
+        # batch_size is the global batch: each worker takes its share, so the number of steps,
+        # the learning rate and the results stay those of a single-worker run.
+        per_worker = max(1, job.fit.batch_size // num_workers)
+        sharded = replace(job, fit=job.fit.model_copy(update={"batch_size": per_worker}))
+        return train_multi_worker(sharded, snapshot, num_workers=num_workers)
     distribution = make_strategy(strategy, num_devices=num_devices)
     with distribution.scope():
         model = job.build()
