@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib import metadata
@@ -273,25 +273,29 @@ class EpochClock:
         return self._images / self._fit()
 
 
+def train_epoch(uris: Sequence[str]) -> Iterator[tuple[Any, Any]]:
+    """One shuffled pass over the train split, as every measurement reads it."""
+    from keras_lakehouse.loader import ImageColumns, iter_batches, local_path
+
+    return iter_batches(
+        [local_path(uri) for uri in uris],
+        ImageColumns(IMAGE_SIZE),
+        batch_size=TRAIN_BATCH,
+        split=TRAIN_SPLIT,
+        shuffle_buffer=SHUFFLE_BUFFER,
+        seed=LOADER_SEED,
+    )
+
+
 def measure_input_ratio(snapshot: Any) -> dict[str, Any]:
     """CNN images/s fed by the streaming loader vs by the same batches cached in memory."""
     import numpy as np
     import tensorflow as tf
 
-    from keras_lakehouse.loader import ImageColumns, iter_batches, local_path, to_tf_dataset
+    from keras_lakehouse.loader import ImageColumns, to_tf_dataset
 
     decode = ImageColumns(IMAGE_SIZE)
-    files = [local_path(name) for name in snapshot.files]
-    batches = list(
-        iter_batches(
-            files,
-            decode,
-            batch_size=TRAIN_BATCH,
-            split=TRAIN_SPLIT,
-            shuffle_buffer=SHUFFLE_BUFFER,
-            seed=LOADER_SEED,
-        )
-    )
+    batches = list(train_epoch(snapshot.files))
     images = np.concatenate([x for x, _ in batches])
     labels = np.concatenate([y for _, y in batches])
     rows = len(labels)
@@ -352,35 +356,26 @@ def child(mode: str, snapshot_file: Path) -> dict[str, Any]:
     """In a fresh process: stream, fit or materialise one train epoch; report the peak RSS."""
     import numpy as np
 
-    from keras_lakehouse.loader import DeltaSnapshot, ImageColumns, iter_batches, local_path
+    from keras_lakehouse.loader import DeltaSnapshot
 
     fields = json.loads(snapshot_file.read_text())
     snapshot = DeltaSnapshot(**(fields | {"files": tuple(fields["files"])}))
-    files = [local_path(name) for name in snapshot.files]
-    decode = ImageColumns(IMAGE_SIZE)
 
     def epoch() -> Iterator[tuple[Any, Any]]:
-        return iter_batches(
-            files,
-            decode,
-            batch_size=TRAIN_BATCH,
-            split=TRAIN_SPLIT,
-            shuffle_buffer=SHUFFLE_BUFFER,
-            seed=LOADER_SEED,
-        )
+        return train_epoch(snapshot.files)
 
     rows = 0
     if mode == CHILD_FIT:
         import keras
 
-        from keras_lakehouse.loader import to_tf_dataset
+        from keras_lakehouse.loader import ImageColumns, to_tf_dataset
 
         keras.utils.set_random_seed(LOADER_SEED)
         model = build_model()
         baseline = max_rss_mib()
         dataset = to_tf_dataset(
             snapshot,
-            decode,
+            ImageColumns(IMAGE_SIZE),
             batch_size=TRAIN_BATCH,
             split=TRAIN_SPLIT,
             shuffle_buffer=SHUFFLE_BUFFER,

@@ -164,6 +164,10 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
             return None
         return int(self._delta_table().history(1).select("version").first()[0])
 
+    def at_version(self, version: int) -> DeltaTableDataset:
+        """The same table pinned at ``version`` (read-only)."""
+        return DeltaTableDataset(filepath=self._filepath, table=self._table, version=version)
+
     def _delta_table(self) -> Any:
         from delta.tables import DeltaTable
 
@@ -228,9 +232,7 @@ class DeltaSnapshotDataset(AbstractDataset[None, Any]):
         version = self._delta.version_number()
         if version is None:
             raise DatasetError(f"Delta table {self._delta.location} does not exist yet.")
-        frame = DeltaTableDataset(
-            filepath=self._delta._filepath, table=self._delta._table, version=version
-        ).load()
+        frame = self._delta.at_version(version).load()
         files = tuple(sorted(frame.inputFiles()))  # from the Delta log: no data moves
         num_rows = frame.count()
         paths = [local_path(name) for name in files]
