@@ -1,9 +1,11 @@
-"""Shared fixtures: one local Delta-enabled Spark session for the whole run."""
+"""Shared fixtures: one local Delta-enabled Spark session for the whole run, copies of the project,
+and one project copy where the default pipeline has run on the sample data."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,59 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     session = get_or_create_spark(config, app_name="keras-lakehouse-tests")
     yield session
     session.stop()
+
+
+def copy_project(target: Path, env: str = "base") -> Path:
+    """The project's own configuration in ``target``, with a fresh data folder and no ``src``
+    (the installed package is used). ``env`` names an extra conf folder to copy."""
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(PROJECT_ROOT / name, target / name)
+    shutil.copytree(PROJECT_ROOT / "conf" / "base", target / "conf" / "base")
+    if env != "base":
+        shutil.copytree(PROJECT_ROOT / "conf" / env, target / "conf" / env)
+    (target / "conf" / "local").mkdir(exist_ok=True)
+    (target / "src").mkdir()
+    return target
+
+
+def kedro_run(project: Path, *, env: str | None = None, runtime_params=None, **run_args) -> None:
+    """``kedro run`` in-process on a project copy (the caller chdirs into it)."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project)
+    with KedroSession.create(
+        project_path=project, env=env, runtime_params=runtime_params
+    ) as session:
+        session.run(**run_args)
+
+
+@pytest.fixture(scope="session")
+def run_kedro() -> Callable[..., None]:
+    """``kedro_run`` for test modules (conftest is not importable under importlib mode)."""
+    return kedro_run
+
+
+@pytest.fixture(scope="session")
+def project_copy(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """A factory of fresh project copies: ``project_copy(env="base")``."""
+
+    def make(env: str = "base") -> Path:
+        return copy_project(tmp_path_factory.mktemp("project"), env)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def trained_project(spark, project_copy) -> tuple[Path, object]:
+    """A project copy where the default pipeline (ingestion → … → evaluation) ran once on the
+    sample data. Returns the project path and the sample data summary. Read-only for tests:
+    a test that changes it must use its own copy."""
+    from keras_lakehouse.sample_data import generate
+
+    project = project_copy()
+    summary = generate(project / "data/01_raw", scale=1, seed=42)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        kedro_run(project)
+    return project, summary

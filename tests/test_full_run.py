@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,22 +19,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("images_bronze", "images_quarantine", "texts_bronze", "texts_quarantine")
 
 
-def copy_project(target: Path) -> Path:
-    """The project's own configuration, with a fresh data folder."""
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(PROJECT_ROOT / name, target / name)
-    shutil.copytree(PROJECT_ROOT / "conf" / "base", target / "conf" / "base")
-    (target / "conf" / "local").mkdir()
-    (target / "src").mkdir()  # the package itself is the installed one
-    return target
-
-
-def kedro_run(project: Path, **run_args) -> None:
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project) as session:
-        session.run(**run_args)
-
-
 def table_counts(spark: SparkSession, project: Path) -> dict[str, int]:
     return {
         name: spark.read.format("delta").load(str(project / "data/02_intermediate" / name)).count()
@@ -49,15 +32,13 @@ def quarantine_reasons(spark: SparkSession, project: Path, table: str) -> dict[s
 
 
 @pytest.fixture(scope="module")
-def two_runs(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
-    project = copy_project(tmp_path_factory.mktemp("project"))
-    summary = generate(project / "data/01_raw", scale=1, seed=42)
+def two_runs(spark: SparkSession, trained_project, run_kedro):
+    project, summary = trained_project
+    first = table_counts(spark, project)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(project)
-        kedro_run(project)  # the whole default pipeline, training included
-        first = table_counts(spark, project)
-        kedro_run(project, pipeline_names=["ingestion"])
-        second = table_counts(spark, project)
+        run_kedro(project, pipeline_names=["ingestion"])
+    second = table_counts(spark, project)
     return project, summary, first, second
 
 
@@ -186,24 +167,24 @@ def test_multi_worker_cnn_matches_the_single_worker_accuracy(two_runs) -> None:
 
 
 def test_bad_data_stops_the_run_at_the_gate_after_writing_its_report(
-    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spark: SparkSession, project_copy, run_kedro, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = copy_project(tmp_path)
+    project = project_copy()
     generate(project / "data/01_raw", scale=1, seed=7)
     # A suite that the sample data cannot meet: a floor of 90% per class.
     suite_file = project / "conf/base/expectations/texts_bronze.yml"
     suite_file.write_text(suite_file.read_text().replace("min_fraction: 0.1", "min_fraction: 0.9"))
     monkeypatch.chdir(project)
     with pytest.raises(ValueError, match=r"Data quality gate failed for texts_bronze"):
-        kedro_run(project, namespaces=["text"], pipeline_names=["ingestion", "data_quality"])
+        run_kedro(project, namespaces=["text"], pipeline_names=["ingestion", "data_quality"])
     report = json.loads((project / "data/08_reporting/data_quality/texts_bronze.json").read_text())
     assert report["success"] is False
 
 
 def test_invalid_parameter_fails_at_start_up_before_spark(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project_copy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = copy_project(tmp_path)
+    project = project_copy()
     params_file = project / "conf/base/parameters_ingestion.yml"
     params_file.write_text(
         params_file.read_text().replace("max_text_chars: 5000", "max_text_chars: 0")
