@@ -11,6 +11,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 # Quarantine reasons produced here (the ingestion node adds the ones that need no decoding).
@@ -119,6 +120,19 @@ def decode_rgb(content: bytes, *, max_pixels: int) -> Image.Image:
             )
         upright = ImageOps.exif_transpose(image)
         return to_rgb(upright).copy()
+
+
+def resize_rgb(content: bytes, size: int, max_pixels: int) -> bytes:
+    """Decode, normalise to RGB and resize to ``size``×``size``; uint8 HWC as raw bytes."""
+    image = decode_rgb(content, max_pixels=max_pixels).resize(
+        (size, size), Image.Resampling.BILINEAR
+    )
+    return np.asarray(image, dtype=np.uint8).tobytes()
+
+
+def pixels_to_array(image: bytes, size: int) -> np.ndarray:
+    """The inverse of ``resize_rgb``'s storage: raw bytes → ``(size, size, 3)`` uint8."""
+    return np.frombuffer(image, dtype=np.uint8).reshape(size, size, 3)
 
 
 def _open(content: bytes) -> Image.Image:

@@ -163,6 +163,31 @@ def to_tf_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def read_split(
+    snapshot: DeltaSnapshot, columns: Sequence[str], split: str, *, limit: int | None = None
+) -> pa.Table:
+    """Columns of one split's rows, in the order ``iter_batches`` yields them unshuffled.
+
+    For the small things that are not model input (ids, texts for a report, an input example);
+    ``limit`` stops reading once that many rows are found.
+    """
+    batches: list[pa.RecordBatch] = []
+    found = 0
+    for path in (local_path(name) for name in snapshot.files):
+        reader = pq.ParquetFile(path).iter_batches(
+            batch_size=READ_ROWS, columns=[*columns, "split"]
+        )
+        for batch in reader:
+            batch = batch.filter(pc.equal(batch.column("split"), split)).select(list(columns))
+            batches.append(batch)
+            found += batch.num_rows
+            if limit is not None and found >= limit:
+                return pa.Table.from_batches(batches).slice(0, limit)
+    if not batches:
+        raise ValueError(f"The snapshot of {snapshot.location} has no Parquet files.")
+    return pa.Table.from_batches(batches)
+
+
 def local_path(uri: str) -> str:
     """``file:/a/b`` (Spark's spelling) → ``/a/b``; ``dbfs:/Volumes/..`` → ``/Volumes/..``."""
     for prefix in ("file://", "file:", "dbfs:"):

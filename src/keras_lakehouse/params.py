@@ -190,10 +190,45 @@ class TrainingParams(StrictModel):
     lstm: LstmParams
 
 
+class GateParams(StrictModel):
+    """One model's registry gate."""
+
+    registered_name: str = Field(min_length=1)  # catalog.schema.model on Unity Catalog
+    floor: float = Field(ge=0, le=1)  # below it the run fails and nothing is registered
+    min_delta: float = Field(ge=0, le=1)  # how much better than the champion to take the alias
+
+
+class EvaluationParams(StrictModel):
+    """What the evaluation reports and how the registry gate decides."""
+
+    metric: Literal["accuracy", "macro_f1"]
+    grid_images: int = Field(ge=1, le=64)
+    confidently_wrong: int = Field(ge=1)
+    cnn: GateParams
+    lstm: GateParams
+
+
+class ServingParams(StrictModel):
+    """Which registered version serving loads, and where executors read its files."""
+
+    alias: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
+    model_cache_dir: str = Field(min_length=1)
+
+
+class InferenceParams(StrictModel):
+    """Batch inference: the registered models that score each modality."""
+
+    image_model: str = Field(min_length=1)
+    text_model: str = Field(min_length=1)
+
+
 SECTION_MODELS: dict[str, type[BaseModel]] = {
     "training": TrainingParams,
     "ingestion": IngestionParams,
     "preprocessing": PreprocessingParams,
+    "evaluation": EvaluationParams,
+    "serving": ServingParams,
+    "inference": InferenceParams,
     "images_bronze_suite": SuiteParams,
     "texts_bronze_suite": SuiteParams,
 }

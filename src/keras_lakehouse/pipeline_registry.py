@@ -4,7 +4,7 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 # Stages that make up ``kedro run`` with no --pipeline, in data-flow order.
-DEFAULT_STAGES = ("ingestion", "data_quality", "preprocessing", "training")
+DEFAULT_STAGES = ("ingestion", "data_quality", "preprocessing", "training", "evaluation")
 
 
 def register_pipelines() -> dict[str, Pipeline]:

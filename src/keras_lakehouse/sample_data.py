@@ -39,11 +39,20 @@ DEFAULT_SEED = 42
 DEFAULT_SCALE = 1
 IMAGES_DIR = "images"
 TEXTS_DIR = "texts"
+# New, unlabelled files for `kedro run --pipelines=inference`; `expected.csv` beside them holds
+# their true labels (for checking predictions; the pipeline never reads it).
+INFERENCE_DIR = "inference"
+INFERENCE_IMAGES_PER_LABEL = 8
+INFERENCE_TEXTS_PER_LABEL = 8
+INFERENCE_BAD_IMAGE = "images/new_corrupt.png"
+INFERENCE_BAD_TEXT_IDS = ("new_empty", "new_malformed")
+EXPECTED_NAME = "expected.csv"
 IGNORED_MARKER = ".gitkeep"
 # Independent random streams, so that changing one part never shifts the other.
 IMAGE_STREAM = 1
 TEXT_STREAM = 2
 SPECIAL_STREAM = 3
+INFERENCE_STREAM = 4
 
 # ---- Images ----------------------------------------------------------------------------------
 IMAGE_LABELS = ("circle", "square", "triangle")
@@ -152,6 +161,9 @@ class SampleSummary:
         bad_images: Bad image files, relative to ``images/``.
         odd_valid_images: Valid images in unusual modes (L, RGBA, CMYK), relative to ``images/``.
         bad_text_ids: Ids of the bad rows appended to ``reviews.csv`` (the duplicate id included).
+        inference_images: Good unlabelled images under ``inference/images``.
+        inference_texts: Good unlabelled rows of ``inference/texts/new_texts.csv``.
+        inference_bad: Bad inference records (a file relative to ``inference/`` or a text id).
     """
 
     images_per_label: dict[str, int]
@@ -160,6 +172,9 @@ class SampleSummary:
     bad_images: tuple[str, ...]
     odd_valid_images: tuple[str, ...]
     bad_text_ids: tuple[str, ...]
+    inference_images: int = 0
+    inference_texts: int = 0
+    inference_bad: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -197,7 +212,7 @@ def generate(
     """
     _check_scale(scale)
     output = Path(output)
-    for name in (IMAGES_DIR, TEXTS_DIR):
+    for name in (IMAGES_DIR, TEXTS_DIR, INFERENCE_DIR):
         shutil.rmtree(output / name, ignore_errors=True)
     images_per_label = _write_good_images(
         output / IMAGES_DIR, count=IMAGES_PER_LABEL * scale, seed=seed
@@ -206,6 +221,7 @@ def generate(
     texts_per_label, jsonl_records, bad_text_ids = _write_texts(
         output / TEXTS_DIR, count=TEXTS_PER_LABEL * scale, seed=seed
     )
+    inference_images, inference_texts = _write_inference(output / INFERENCE_DIR, seed=seed)
     summary = SampleSummary(
         images_per_label=images_per_label,
         texts_per_label=texts_per_label,
@@ -213,6 +229,9 @@ def generate(
         bad_images=bad_images,
         odd_valid_images=odd_images,
         bad_text_ids=bad_text_ids,
+        inference_images=inference_images,
+        inference_texts=inference_texts,
+        inference_bad=(INFERENCE_BAD_IMAGE, *INFERENCE_BAD_TEXT_IDS),
     )
     logger.info("Wrote sample data under %s: %s", output, summary)
     return summary
@@ -326,6 +345,40 @@ def _write_special_images(folder: Path, *, seed: int) -> tuple[tuple[str, ...], 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
     return tuple(bad), tuple(odd)
+
+
+def _write_inference(folder: Path, *, seed: int) -> tuple[int, int]:
+    """Unlabelled images and texts to score, one corrupt image, two bad text rows, and
+    ``expected.csv`` (kind, key, label) with the true labels of the good ones."""
+    rng = np.random.default_rng([seed, INFERENCE_STREAM])
+    images = folder / IMAGES_DIR
+    images.mkdir(parents=True, exist_ok=True)
+    expected: list[tuple[str, str, str]] = []
+    for label in IMAGE_LABELS:
+        for _ in range(INFERENCE_IMAGES_PER_LABEL):
+            name = f"new_{len(expected) + 1:0{NAME_DIGITS}d}.png"
+            (images / name).write_bytes(_encode(_render(_random_spec(rng, label), rng)[0], "PNG"))
+            expected.append(("image", name, label))
+    whole = _encode(_render(_random_spec(rng, "circle"), rng)[0], "PNG")
+    (folder / INFERENCE_BAD_IMAGE).write_bytes(whole[: len(whole) // 2])
+    image_count = len(expected)
+    seen: set[str] = set()
+    rows: list[tuple[str, str, str]] = []
+    for label in TEXT_LABELS:
+        for _ in range(INFERENCE_TEXTS_PER_LABEL):
+            rows.append(
+                (f"new_{len(rows) + 1:0{ID_DIGITS}d}", _unique_text(rng, label, seen), label)
+            )
+    expected.extend(("text", row_id, label) for row_id, _, label in rows)
+    empty_id, malformed_id = INFERENCE_BAD_TEXT_IDS
+    texts = folder / TEXTS_DIR
+    texts.mkdir(parents=True, exist_ok=True)
+    (texts / "new_texts.csv").write_bytes(
+        _csv_bytes([("id", "text"), *((row_id, text) for row_id, text, _ in rows), (empty_id, "")])
+        + f'{malformed_id},"two",fields,too many{LINE_END}'.encode()
+    )
+    (folder / EXPECTED_NAME).write_bytes(_csv_bytes([("kind", "key", "label"), *expected]))
+    return image_count, len(rows)
 
 
 def _rgba_alpha(mask_value: int) -> int:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 REQUIRED_FIELDS = ("id", "text", "label")
+UNLABELLED_FIELDS = ("id", "text")  # records to score (batch inference)
 
 NOT_UTF8 = "not_utf8"
 EMPTY_TEXT = "empty_text"
@@ -49,7 +50,12 @@ class TextRecord:
 
 
 def parse_text_file(
-    source: str, content: bytes, *, allowed_labels: frozenset[str] | set[str], max_text_chars: int
+    source: str,
+    content: bytes,
+    *,
+    allowed_labels: frozenset[str] | set[str],
+    max_text_chars: int,
+    labelled: bool = True,
 ) -> list[TextRecord]:
     """Parse one raw file into records.
 
@@ -58,6 +64,8 @@ def parse_text_file(
         content: The file's bytes.
         allowed_labels: Labels accepted in the ``label`` field.
         max_text_chars: Longest text accepted.
+        labelled: Whether records carry a ``label`` (training data) or not (records to score:
+            only ``id`` and ``text`` are required, and ``label`` is ignored).
 
     Returns:
         One ``TextRecord`` per record (blank lines are not records).
@@ -66,10 +74,11 @@ def parse_text_file(
     if not content.strip():
         return [TextRecord(source=source, line=0, reason=EMPTY_FILE, detail="file has no content")]
     decoded = content.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    required = REQUIRED_FIELDS if labelled else UNLABELLED_FIELDS
     if suffix == ".csv":
-        fields = _csv_records(decoded)
+        fields = _csv_records(decoded, required)
     elif suffix == ".jsonl":
-        fields = _jsonl_records(decoded)
+        fields = _jsonl_records(decoded, required)
     else:
         return [
             TextRecord(
@@ -80,7 +89,7 @@ def parse_text_file(
             )
         ]
     return [
-        _check(source, line, values, problem, allowed_labels, max_text_chars)
+        _check(source, line, values, problem, allowed_labels if labelled else None, max_text_chars)
         for line, values, problem in fields
     ]
 
@@ -99,7 +108,7 @@ def text_key(text: str) -> str:
 Fields = tuple[int, dict[str, str] | None, str | None]
 
 
-def _csv_records(decoded: str) -> Iterator[Fields]:
+def _csv_records(decoded: str, required: tuple[str, ...]) -> Iterator[Fields]:
     reader = csv.reader(io.StringIO(decoded, newline=""))
     header: list[str] | None = None
     first_line = 1
@@ -111,7 +120,7 @@ def _csv_records(decoded: str) -> Iterator[Fields]:
             if header is None:
                 header = [name.strip() for name in row]
                 continue
-            missing = [name for name in REQUIRED_FIELDS if name not in header]
+            missing = [name for name in required if name not in header]
             if missing:
                 yield line, None, f"header {header} lacks columns {missing}"
             elif len(row) != len(header):
@@ -122,7 +131,7 @@ def _csv_records(decoded: str) -> Iterator[Fields]:
         yield first_line, None, f"unreadable CSV from here to the end of the file: {error}"
 
 
-def _jsonl_records(decoded: str) -> Iterator[Fields]:
+def _jsonl_records(decoded: str, required: tuple[str, ...]) -> Iterator[Fields]:
     for index, text_line in enumerate(decoded.split("\n"), start=1):
         if not text_line.strip():
             continue
@@ -135,11 +144,11 @@ def _jsonl_records(decoded: str) -> Iterator[Fields]:
             yield index, None, f"not JSON: {error}"
             continue
         if not isinstance(value, dict) or not all(
-            isinstance(value.get(name), str) for name in REQUIRED_FIELDS
+            isinstance(value.get(name), str) for name in required
         ):
-            yield index, None, f"expected an object with string fields {list(REQUIRED_FIELDS)}"
+            yield index, None, f"expected an object with string fields {list(required)}"
             continue
-        yield index, {name: value[name] for name in REQUIRED_FIELDS}, None
+        yield index, {name: value[name] for name in required}, None
 
 
 def _check(
@@ -147,9 +156,10 @@ def _check(
     line: int,
     values: dict[str, str] | None,
     problem: str | None,
-    allowed_labels: frozenset[str] | set[str],
+    allowed_labels: frozenset[str] | set[str] | None,
     max_text_chars: int,
 ) -> TextRecord:
+    """One record's verdict; ``allowed_labels=None`` for unlabelled records (no label check)."""
     where = {"source": source, "line": line}
     if problem == NOT_UTF8 or (values and any(_SURROGATES.search(v) for v in values.values())):
         bad = [name for name, value in (values or {}).items() if _SURROGATES.search(value)]
@@ -161,13 +171,14 @@ def _check(
         )
     if values is None:
         return TextRecord(**where, reason=MALFORMED_ROW, detail=problem)
-    record_id, text, label = (values[name] for name in REQUIRED_FIELDS)
+    record_id, text = values["id"], values["text"]
+    label = values.get("label") if allowed_labels is not None else None
     record = {"id": record_id.strip() or None, "label": label, "raw": _preview(text)}
     if not record_id.strip():
         return TextRecord(**where, **record, reason=MALFORMED_ROW, detail="empty id")
     if not text.strip():
         return TextRecord(**where, **record, reason=EMPTY_TEXT, detail="text is empty")
-    if label not in allowed_labels:
+    if allowed_labels is not None and label not in allowed_labels:
         return TextRecord(
             **where,
             **record,

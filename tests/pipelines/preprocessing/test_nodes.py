@@ -10,6 +10,7 @@ from PIL import Image
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
 
+from keras_lakehouse import imaging
 from keras_lakehouse.pipelines.preprocessing import nodes
 from keras_lakehouse.vectorizer import build_vectorizer
 
@@ -97,14 +98,16 @@ def test_images_decode_once_to_rgb_at_the_chosen_size(
     )
     row = nodes.decode_images(frame, PARAMS).first()
     assert row["image_size"] == 16
-    pixels = nodes.pixels_to_array(row["image"], 16)
+    pixels = imaging.pixels_to_array(row["image"], 16)
     assert pixels.shape == (16, 16, 3)
     assert pixels.dtype == np.uint8
     assert abs(int(pixels.mean()) - 250) <= 3
 
 
 def test_resize_to_224_works() -> None:
-    pixels = nodes.pixels_to_array(nodes.resize_rgb(encoded((1, 2, 3), "RGB"), 224, 1_000_000), 224)
+    pixels = imaging.pixels_to_array(
+        imaging.resize_rgb(encoded((1, 2, 3), "RGB"), 224, 1_000_000), 224
+    )
     assert pixels.shape == (224, 224, 3)
 
 

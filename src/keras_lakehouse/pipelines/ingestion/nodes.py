@@ -62,7 +62,9 @@ _TEXT_RECORD_SCHEMA = T.StructType(
 )
 
 
-def check_raw_images(raw_images: DataFrame, params: dict[str, Any]) -> DataFrame:
+def check_raw_images(
+    raw_images: DataFrame, params: dict[str, Any], *, labelled: bool = True
+) -> DataFrame:
     """Check every raw image file; one output row per file.
 
     The label is the file's parent folder, the key the SHA-256 of its bytes. Files that are empty,
@@ -73,6 +75,8 @@ def check_raw_images(raw_images: DataFrame, params: dict[str, Any]) -> DataFrame
     Args:
         raw_images: Rows of Spark's ``binaryFile`` source (``path``, ``length``, ``content``).
         params: The ``ingestion.images`` parameters.
+        labelled: ``False`` for images to score (batch inference): no label, so no
+            ``unknown_label`` check; every other check is the same.
 
     Returns:
         The files with ``label``, ``key``, header fields and ``reason``/``detail`` (null when
@@ -80,7 +84,8 @@ def check_raw_images(raw_images: DataFrame, params: dict[str, Any]) -> DataFrame
     """
     settings = ImageIngestionParams.model_validate(params)
     _require_columns(raw_images, RAW_FILE_COLUMNS, "raw_images")
-    label = F.element_at(F.split("path", "/"), -2)
+    label = F.element_at(F.split("path", "/"), -2) if labelled else F.lit(None).cast("string")
+    known_label = label.isin(settings.allowed_labels) if labelled else F.lit(True)
     early = (
         F.when(F.col("length") == 0, _rejection(EMPTY_FILE, F.lit("file has 0 bytes")))
         .when(
@@ -91,7 +96,7 @@ def check_raw_images(raw_images: DataFrame, params: dict[str, Any]) -> DataFrame
             ),
         )
         .when(
-            ~label.isin(settings.allowed_labels),
+            ~known_label,
             _rejection(
                 UNKNOWN_LABEL,
                 F.format_string(f"folder %s is not one of {settings.allowed_labels}", label),
@@ -128,12 +133,15 @@ def check_raw_images(raw_images: DataFrame, params: dict[str, Any]) -> DataFrame
     )
 
 
-def check_raw_texts(raw_texts: DataFrame, params: dict[str, Any]) -> DataFrame:
+def check_raw_texts(
+    raw_texts: DataFrame, params: dict[str, Any], *, labelled: bool = True
+) -> DataFrame:
     """Parse every raw text file strictly; one output row per record.
 
     Args:
         raw_texts: Rows of Spark's ``binaryFile`` source over the text folder.
         params: The ``ingestion.texts`` parameters.
+        labelled: ``False`` for texts to score (batch inference): ``id`` and ``text`` only.
 
     Returns:
         Records with ``source``, ``line``, ``id``, ``text``, ``label``, ``text_sha256`` and
@@ -151,7 +159,11 @@ def check_raw_texts(raw_texts: DataFrame, params: dict[str, Any]) -> DataFrame:
                 asdict(record)
                 for path, content in zip(batch["path"], batch["content"], strict=True)
                 for record in parse_text_file(
-                    path, bytes(content), allowed_labels=allowed, max_text_chars=max_chars
+                    path,
+                    bytes(content),
+                    allowed_labels=allowed,
+                    max_text_chars=max_chars,
+                    labelled=labelled,
                 )
             ]
             yield pd.DataFrame(records, columns=record_fields)
@@ -176,7 +188,7 @@ def split_images(images_checked: DataFrame) -> tuple[DataFrame, DataFrame, dict[
     Raises:
         RuntimeError: When bronze + quarantine does not add up to the raw files.
     """
-    return _split(images_checked, "images", IMAGES_BRONZE_COLUMNS, IMAGES_QUARANTINE_COLUMNS)
+    return split_checked(images_checked, "images", IMAGES_BRONZE_COLUMNS, IMAGES_QUARANTINE_COLUMNS)
 
 
 def split_texts(texts_checked: DataFrame) -> tuple[DataFrame, DataFrame, dict[str, Any]]:
@@ -188,16 +200,17 @@ def split_texts(texts_checked: DataFrame) -> tuple[DataFrame, DataFrame, dict[st
     Raises:
         RuntimeError: When bronze + quarantine does not add up to the raw records.
     """
-    return _split(texts_checked, "texts", TEXTS_BRONZE_COLUMNS, TEXTS_QUARANTINE_COLUMNS)
+    return split_checked(texts_checked, "texts", TEXTS_BRONZE_COLUMNS, TEXTS_QUARANTINE_COLUMNS)
 
 
-def _split(
+def split_checked(
     checked: DataFrame,
     name: str,
     bronze_columns: tuple[str, ...],
     quarantine_columns: tuple[str, ...],
 ) -> tuple[DataFrame, DataFrame, dict[str, Any]]:
-    """Filter the two batches from one cached check, count them and prove conservation."""
+    """Filter the accepted and rejected rows from one cached check, count them and prove
+    conservation (every checked row is in exactly one of the two)."""
     checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
     stamp = F.current_timestamp().alias("ingested_at")
     bronze = checked.filter(F.col("reason").isNull()).select(*bronze_columns, stamp)

@@ -11,12 +11,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
-from keras_lakehouse.imaging import decode_rgb
+from keras_lakehouse.imaging import resize_rgb
 from keras_lakehouse.params import PreprocessingParams
 
 logger = logging.getLogger(__name__)
@@ -116,19 +115,6 @@ def decode_images(images_split: DataFrame, params: dict[str, Any]) -> DataFrame:
         to_pixels("content").alias("image"),
         F.lit(size).alias("image_size"),
     )
-
-
-def resize_rgb(content: bytes, size: int, max_pixels: int) -> bytes:
-    """Decode, normalise to RGB and resize to ``size``×``size``; uint8 HWC as raw bytes."""
-    image = decode_rgb(content, max_pixels=max_pixels).resize(
-        (size, size), Image.Resampling.BILINEAR
-    )
-    return np.asarray(image, dtype=np.uint8).tobytes()
-
-
-def pixels_to_array(image: bytes, size: int) -> np.ndarray:
-    """The inverse of ``resize_rgb``'s storage: raw bytes → ``(size, size, 3)`` uint8."""
-    return np.frombuffer(image, dtype=np.uint8).reshape(size, size, 3)
 
 
 def fit_vocabulary(texts_split: DataFrame, params: dict[str, Any]) -> list[str]:

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from functools import partial
 from typing import Any
 
 import keras
-import numpy as np
+import pandas as pd
+from PIL import Image
 
-from keras_lakehouse.loader import (
-    DeltaSnapshot,
-    ImageColumns,
-    TextColumns,
-    iter_batches,
-    local_path,
-)
+from keras_lakehouse.imaging import pixels_to_array
+from keras_lakehouse.loader import DeltaSnapshot, ImageColumns, TextColumns, read_split
 from keras_lakehouse.models import build_cnn, build_lstm, compile_model
-from keras_lakehouse.params import TrainingParams
-from keras_lakehouse.tracking import log_history, log_trained_model, training_run
+from keras_lakehouse.params import ImagePreprocessingParams, TrainingParams
+from keras_lakehouse.serving import IMAGE_COLUMN, TEXT_COLUMN, ServingSpec, log_serving_model
+from keras_lakehouse.tracking import log_history, training_run
 from keras_lakehouse.training import TrainingJob, evaluate, train, use_mixed_precision_on_gpu
 
 logger = logging.getLogger(__name__)
@@ -30,20 +28,25 @@ def train_cnn(
     images_silver: DeltaSnapshot,
     image_label_map: dict[str, int],
     training: dict[str, Any],
-    image_size: int,
+    images: dict[str, Any],
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train the CNN on the pinned ``images_silver`` snapshot and log it to MLflow.
+
+    The MLflow model takes encoded image bytes and resizes them as preprocessing did.
 
     Args:
         images_silver: The silver images table, pinned at a version.
         image_label_map: Label → index, fitted in preprocessing.
         training: The ``training`` parameters.
-        image_size: Side of the stored images (``preprocessing.images.image_size``).
+        images: The ``preprocessing.images`` parameters (stored size, pixel cap).
 
     Returns:
-        The trained model and its metrics (history per epoch, test loss and accuracy).
+        The trained model and its metrics (history per epoch, test loss and accuracy, the MLflow
+        run and logged model).
     """
     settings = TrainingParams.model_validate(training)
+    image_settings = ImagePreprocessingParams.model_validate(images)
+    image_size = image_settings.image_size
     cnn = settings.cnn
     job = TrainingJob(
         name="cnn",
@@ -72,6 +75,13 @@ def train_cnn(
         settings,
         params={"image_size": image_size, **cnn.model_dump()},
         artifacts={"label_map.json": image_label_map},
+        spec=ServingSpec.from_label_map(
+            "image",
+            image_label_map,
+            image_size=image_size,
+            max_pixels=image_settings.max_pixels,
+        ),
+        example=_image_example(images_silver, image_size),
     )
 
 
@@ -84,8 +94,11 @@ def train_lstm(
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train the stacked LSTM on the pinned ``texts_silver`` snapshot and log it to MLflow.
 
+    The MLflow model takes raw texts and vectorizes them with the preprocessing layer.
+
     Returns:
-        The trained model and its metrics (history per epoch, test loss and accuracy).
+        The trained model and its metrics (history per epoch, test loss and accuracy, the MLflow
+        run and logged model).
     """
     settings = TrainingParams.model_validate(training)
     lstm = settings.lstm
@@ -115,6 +128,12 @@ def train_lstm(
         settings,
         params={"sequence_length": sequence_length, **lstm.model_dump()},
         artifacts={"label_map.json": text_label_map, "vocabulary.json": vocabulary},
+        spec=ServingSpec.from_label_map(
+            "text", text_label_map, sequence_length=sequence_length, vocabulary=vocabulary
+        ),
+        example=pd.DataFrame(
+            {TEXT_COLUMN: read_split(texts_silver, ["text"], "test", limit=EXAMPLE_ROWS)["text"]}
+        ),
     )
 
 
@@ -131,6 +150,8 @@ def _train_and_log(
     *,
     params: dict[str, Any],
     artifacts: dict[str, Any],
+    spec: ServingSpec,
+    example: pd.DataFrame,
 ) -> tuple[keras.Model, dict[str, Any]]:
     mixed_precision = use_mixed_precision_on_gpu()
     lineage = {
@@ -146,7 +167,7 @@ def _train_and_log(
         "num_workers": settings.num_workers,
         "mixed_precision": mixed_precision,
     }
-    with training_run(job.name, params=run_params, tags=lineage):
+    with training_run(job.name, params=run_params, tags=lineage) as run:
         model, history = train(
             job,
             snapshot,
@@ -159,13 +180,20 @@ def _train_and_log(
         import mlflow
 
         mlflow.log_metrics({**metrics, "epochs_run": len(history.get("loss", []))})
-        log_trained_model(model, _example(job, snapshot), artifacts=artifacts)
+        for name, value in artifacts.items():
+            mlflow.log_dict(value, name)
+        logged = log_serving_model(model, spec, example)
     logger.info("%s: %s", job.name, metrics)
-    return model, {"history": history, **metrics, "input": lineage}
+    tracking = {"run_id": run.info.run_id, "model_uri": logged.model_uri}
+    return model, {"history": history, **metrics, "input": lineage, "mlflow": tracking}
 
 
-def _example(job: TrainingJob, snapshot: DeltaSnapshot) -> np.ndarray:
-    """A couple of test rows as the model sees them: the signature and input example."""
-    files = [local_path(name) for name in snapshot.files]
-    x, _ = next(iter_batches(files, job.decode, batch_size=EXAMPLE_ROWS, split="test"))
-    return x
+def _image_example(snapshot: DeltaSnapshot, image_size: int) -> pd.DataFrame:
+    """A couple of test images as a client sends them (PNG bytes): the MLflow input example."""
+    pixels = read_split(snapshot, ["image"], "test", limit=EXAMPLE_ROWS)["image"].to_pylist()
+    encoded = []
+    for raw in pixels:
+        buffer = io.BytesIO()
+        Image.fromarray(pixels_to_array(raw, image_size)).save(buffer, format="PNG")
+        encoded.append(buffer.getvalue())
+    return pd.DataFrame({IMAGE_COLUMN: encoded})

@@ -15,10 +15,11 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "images_silver@snapshot",
                     "image_label_map",
                     "params:training",
-                    "params:preprocessing.images.image_size",
+                    "params:preprocessing.images",
                 ],
                 outputs=["cnn_model", "cnn_training_metrics"],
                 name="train_cnn",
+                tags=["mlflow"],
             )
         ],
         namespace="image",
@@ -37,6 +38,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["lstm_model", "lstm_training_metrics"],
                 name="train_lstm",
+                tags=["mlflow"],
             )
         ],
         namespace="text",

@@ -1,0 +1,114 @@
+"""The model registry's quality gate: a hard floor, then ``champion`` only for a real improvement.
+
+Aliases, not the deprecated stages. The decision is recorded where people look for it: tags on
+the new model version and on its training run, a log line, and the registration report.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DECISION_TAG = "champion.decision"
+REASON_TAG = "champion.reason"
+PROMOTED, KEPT, REJECTED = "promoted", "kept", "rejected_below_floor"
+
+
+class QualityFloorError(ValueError):
+    """A model below its metric floor: the run fails and nothing is registered."""
+
+
+def check_floor(model: str, metric: str, value: float, floor: float) -> None:
+    """Raise, naming the metric, its value and the floor, when ``value`` is below ``floor``."""
+    if value < floor:
+        raise QualityFloorError(
+            f"{model}: test {metric} {value:.4f} is below the floor {floor:.4f} "
+            "(evaluation parameters): the model was not registered."
+        )
+
+
+def register_and_promote(
+    *,
+    name: str,
+    model_uri: str,
+    run_id: str,
+    metric: str,
+    value: float,
+    floor: float,
+    min_delta: float,
+    champion_metric: Callable[[str], float],
+    alias: str = "champion",
+) -> dict[str, Any]:
+    """Register ``model_uri`` as a new version of ``name`` and decide whether it takes ``alias``.
+
+    Args:
+        name: Registered model name (three-level ``catalog.schema.model`` on Unity Catalog).
+        model_uri: The logged model to register.
+        run_id: Its training run (gets the decision tags too).
+        metric: The metric compared (e.g. ``macro_f1``), higher is better.
+        value: The new model's metric on the test split.
+        floor: Below it nothing is registered (``QualityFloorError``).
+        min_delta: The new version takes the alias only when it beats the current champion's
+            metric by at least this much.
+        champion_metric: Computes the current champion's metric on the same test split, given its
+            version (called only when a champion exists).
+        alias: The alias that serving and batch inference load.
+
+    Returns:
+        The registration report: version, decision, reason and both metric values.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    try:
+        check_floor(name, metric, value, floor)
+    except QualityFloorError as error:
+        client.set_tag(run_id, DECISION_TAG, REJECTED)
+        client.set_tag(run_id, REASON_TAG, str(error))
+        raise
+    version = mlflow.register_model(model_uri, name).version
+    try:
+        current = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        current = None
+    report: dict[str, Any] = {
+        "registered_model": name,
+        "version": str(version),
+        "metric": metric,
+        "value": value,
+        "floor": floor,
+        "min_delta": min_delta,
+        "alias": alias,
+        "previous_champion": None,
+        "champion_value": None,
+    }
+    if current is None:
+        decision, reason = PROMOTED, f"no version had the alias {alias!r}"
+    else:
+        champion_value = float(champion_metric(str(current.version)))
+        report |= {"previous_champion": str(current.version), "champion_value": champion_value}
+        gain = value - champion_value
+        if gain >= min_delta:
+            decision = PROMOTED
+            reason = (
+                f"{metric} {value:.4f} beats champion v{current.version} ({champion_value:.4f}) "
+                f"by {gain:+.4f} >= min_delta {min_delta}"
+            )
+        else:
+            decision = KEPT
+            reason = (
+                f"{metric} {value:.4f} vs champion v{current.version} ({champion_value:.4f}): "
+                f"{gain:+.4f} < min_delta {min_delta}; {alias!r} stays on v{current.version}"
+            )
+    if decision == PROMOTED:
+        client.set_registered_model_alias(name, alias, version)
+    client.set_model_version_tag(name, version, DECISION_TAG, decision)
+    client.set_model_version_tag(name, version, REASON_TAG, reason)
+    client.set_tag(run_id, DECISION_TAG, decision)
+    client.set_tag(run_id, REASON_TAG, reason)
+    logger.info("%s v%s: %s (%s).", name, version, decision, reason)
+    return report | {"decision": decision, "reason": reason}
