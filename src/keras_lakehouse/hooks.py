@@ -7,6 +7,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from keras_lakehouse.env_settings import check_unity_catalog
 from keras_lakehouse.params import validate_parameters
 from keras_lakehouse.spark import get_or_create_spark
 from keras_lakehouse.tracking import configure_tracking
@@ -28,8 +29,12 @@ class SparkHooks:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Build (locally) or attach to (on Databricks) the session from ``spark.yml``."""
-        get_or_create_spark(context.config_loader["spark"], app_name=context.project_path.name)
+        """Build (locally) or attach to (on Databricks) the session from ``spark.yml``; in the
+        databricks env, check that the Unity Catalog schema and Volume exist."""
+        spark = get_or_create_spark(
+            context.config_loader["spark"], app_name=context.project_path.name
+        )
+        check_unity_catalog(spark, context.config_loader["globals"])
 
 
 class MlflowHooks:

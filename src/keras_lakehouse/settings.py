@@ -5,6 +5,7 @@ See https://docs.kedro.org/en/stable/kedro_project_setup/settings.html
 
 from kedro.config import OmegaConfigLoader
 
+from keras_lakehouse.env_settings import env_setting
 from keras_lakehouse.hooks import MlflowHooks, ParameterValidationHooks, SparkHooks
 
 # pluggy calls hooks in reverse order of registration: parameters are validated first, so a
@@ -15,6 +16,8 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # ``${env:KL_CATALOG}`` in any config file; an unset variable fails at start-up, naming it.
+    "custom_resolvers": {"env": env_setting},
     "config_patterns": {
         "spark": ["spark*", "spark*/**"],
         "mlflow": ["mlflow*", "mlflow*/**"],

@@ -24,6 +24,11 @@ def on_databricks() -> bool:
 def get_or_create_spark(config: Mapping[str, Any], *, app_name: str) -> SparkSession:
     """Return the cluster's session on Databricks, else build a local Delta-enabled one.
 
+    On Databricks nothing is built or configured: the cluster owns its session (and its
+    settings), so ``config`` is ignored and the running session is returned as it is. Nothing in
+    the project ever calls ``spark.stop()``: on a cluster that would end the session for every
+    notebook and job attached to it.
+
     Locally the settings come from ``conf/<env>/spark.yml``. Delta's jars are resolved from Maven
     Central by Spark's own resolver (``spark.jars.packages``) at the first start and cached under
     ``~/.ivy2*``; a config that already sets ``spark.jars`` (jars fetched by hand, for an
@@ -38,7 +43,8 @@ def get_or_create_spark(config: Mapping[str, Any], *, app_name: str) -> SparkSes
     """
     if on_databricks():
         logger.info("Databricks runtime detected: using the cluster's Spark session.")
-        return SparkSession.builder.getOrCreate()
+        # A bare getOrCreate() attaches to the cluster's session: no options are passed to it.
+        return SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
 
     # The driver and its block manager must never bind to a public interface.
     os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK_ADDRESS)

@@ -19,24 +19,34 @@ def configure_tracking(config: Mapping[str, Any], *, project_path: Path) -> str:
     """Point MLflow at the configured store and experiment, unless the environment says otherwise.
 
     A relative ``sqlite:///file.db`` is taken relative to the project, and the experiment's
-    artifacts go to ``<project>/mlruns``; ``MLFLOW_TRACKING_URI`` overrides the store.
+    artifacts go to ``<project>/mlruns``; ``MLFLOW_TRACKING_URI`` overrides the store. The
+    configured ``registry_uri`` (``databricks-uc`` on Databricks) belongs to the configured store:
+    when ``MLFLOW_TRACKING_URI`` moves tracking elsewhere (tests, the local stand-in of the
+    databricks env), the registry moves with it, unless ``MLFLOW_REGISTRY_URI`` names one. On
+    Databricks (tracking ``databricks``) the experiment is a workspace path such as
+    ``/Shared/keras_lakehouse`` and Databricks places its artifacts: none is passed unless
+    ``artifact_location`` is configured.
 
     Returns:
         The tracking URI in use.
     """
     import mlflow
 
-    uri = os.environ.get(TRACKING_URI_VARIABLE) or _project_relative(
-        str(config["tracking_uri"]), project_path
+    configured = _project_relative(str(config["tracking_uri"]), project_path)
+    uri = os.environ.get(TRACKING_URI_VARIABLE) or configured
+    registry = os.environ.get("MLFLOW_REGISTRY_URI") or (
+        str(config.get("registry_uri") or uri) if uri == configured else uri
     )
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(str(config.get("registry_uri") or uri))
+    mlflow.set_registry_uri(registry)
     name = str(config["experiment_name"])
     if mlflow.get_experiment_by_name(name) is None:
-        artifacts = config.get("artifact_location") or (project_path / "mlruns").as_uri()
-        mlflow.create_experiment(name, artifact_location=str(artifacts))
+        artifacts = config.get("artifact_location")
+        if artifacts is None and uri.split(":", 1)[0] != "databricks":
+            artifacts = (project_path / "mlruns").as_uri()
+        mlflow.create_experiment(name, artifact_location=str(artifacts) if artifacts else None)
     mlflow.set_experiment(name)
-    logger.info("MLflow: tracking %s, experiment %r", uri, name)
+    logger.info("MLflow: tracking %s, registry %s, experiment %r", uri, registry, name)
     return uri
 
 
