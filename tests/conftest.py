@@ -108,3 +108,51 @@ def trained_project(spark, project_copy) -> tuple[Path, object]:
         patch.chdir(project)
         kedro_run(project)
     return project, summary
+
+
+@pytest.fixture(scope="session")
+def built_package(tmp_path_factory: pytest.TempPathFactory):
+    """``kedro package`` (what ``make package`` runs) on a copy of the working tree, built once
+    per session. Returns ``.wheel``, ``.conf`` (the conf tarball), ``.project`` (the copy it was
+    built from) and ``.seconds``. A failed build fails the tests that use it, with its output."""
+    import subprocess
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    project = tmp_path_factory.mktemp("package") / "project"
+    project.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(PROJECT_ROOT / name, project / name)
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = {n for n in names if n == "__pycache__" or n.endswith((".egg-info", ".pyc"))}
+        if Path(folder).name == "local":  # personal overrides and credentials stay home
+            skipped |= {n for n in names if n.endswith((".yml", ".yaml"))}
+        return skipped
+
+    shutil.copytree(PROJECT_ROOT / "src", project / "src", ignore=ignore)
+    shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=ignore)
+
+    started = time.monotonic()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "kedro", "package"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"`kedro package` did not finish in {error.timeout} s.")
+    seconds = time.monotonic() - started
+    wheels = sorted((project / "dist").glob("keras_lakehouse-*.whl"))
+    conf = project / "dist" / "conf-keras_lakehouse.tar.gz"
+    if result.returncode != 0 or len(wheels) != 1 or not conf.is_file():
+        pytest.fail(
+            f"`kedro package` failed (exit {result.returncode}); expected one wheel and "
+            f"{conf.name} in dist/. Received: {[p.name for p in wheels]}.\n"
+            f"--- output ---\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+    return SimpleNamespace(wheel=wheels[0], conf=conf, project=project, seconds=seconds)
