@@ -60,8 +60,10 @@ viz: setup  ## Open the pipeline graph (kedro viz)
 bench: setup  ## Benchmark the training loader (input, memory, handoff) into benchmarks/results
 	$(BIN)/python benchmarks/bench.py
 
-package: setup  ## Build the wheel and the conf tarball into dist/
+package: setup  ## Build the wheel and the conf tarball into dist/ (kedro package)
+	rm -f dist/keras_lakehouse-*.whl dist/conf-keras_lakehouse.tar.gz  # one wheel: dist/*.whl
 	$(BIN)/kedro package
+	@ls -1 dist/keras_lakehouse-*.whl dist/conf-keras_lakehouse.tar.gz
 
 lock:  ## Re-resolve requirements.lock from pyproject.toml (needs the network)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
