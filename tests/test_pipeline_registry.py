@@ -21,13 +21,49 @@ def registry() -> dict:
 
 def test_default_runs_the_stages_in_data_flow_order(registry: dict) -> None:
     default = registry["__default__"]
-    stages = ("ingestion", "data_quality", "preprocessing", "training")
+    stages = ("ingestion", "data_quality", "preprocessing", "training", "evaluation")
     assert stages == DEFAULT_STAGES
     assert set(default.nodes) == set().union(*(registry[name].nodes for name in stages))
     order = [node.name for node in default.nodes]  # topologically sorted
     assert order.index("image.upsert_images_bronze") < order.index("image.validate_images_bronze")
     assert order.index("image.gate_images_bronze") < order.index("image.split_images")
     assert order.index("image.decode_images") < order.index("image.train_cnn")
+    assert order.index("image.train_cnn") < order.index("image.evaluate_cnn")
+    assert order.index("image.evaluate_cnn") < order.index("image.register_cnn")
+
+
+def test_inference_is_separate_and_needs_only_new_files_and_the_registry(registry: dict) -> None:
+    inference = registry["inference"]
+    assert not set(inference.nodes) & set(registry["__default__"].nodes)
+    assert inference.inputs() == {
+        "raw_inference_images",
+        "raw_inference_texts",
+        "params:ingestion.images",
+        "params:ingestion.texts",
+        "params:serving",
+        "params:inference",
+    }
+
+
+def test_nodes_that_use_mlflow_are_tagged_for_the_tracking_hook(registry: dict) -> None:
+    from keras_lakehouse.hooks import MLFLOW_TAG
+
+    tagged = {
+        node.name
+        for pipeline in registry.values()
+        for node in pipeline.nodes
+        if MLFLOW_TAG in node.tags
+    }
+    assert tagged == {
+        "image.train_cnn",
+        "text.train_lstm",
+        "image.evaluate_cnn",
+        "text.evaluate_lstm",
+        "image.register_cnn",
+        "text.register_lstm",
+        "image.score_images",
+        "text.score_texts",
+    }
 
 
 def test_each_modality_runs_alone(registry: dict) -> None:
@@ -42,6 +78,8 @@ def test_each_modality_runs_alone(registry: dict) -> None:
         "text.fit_vocabulary",
         "text.vectorize_texts",
         "text.train_lstm",
+        "text.evaluate_lstm",
+        "text.register_lstm",
     }
     assert text.inputs() == {
         "raw_texts",
@@ -50,9 +88,12 @@ def test_each_modality_runs_alone(registry: dict) -> None:
         "params:preprocessing",
         "params:training",
         "params:preprocessing.texts.sequence_length",
+        "params:evaluation",
+        "params:serving",
     }
 
 
 def test_every_node_has_a_docstring(registry: dict) -> None:
-    undocumented = [node.name for node in registry["__default__"].nodes if not node.func.__doc__]
+    nodes = {node for pipeline in registry.values() for node in pipeline.nodes}
+    undocumented = [node.name for node in nodes if not node.func.__doc__]
     assert undocumented == []

@@ -40,7 +40,11 @@ def check_images_to_score(
     """
     checked = check_raw_images(raw_images, params, labelled=False)
     return split_checked(
-        checked, "images to score", IMAGES_TO_SCORE_COLUMNS, IMAGES_QUARANTINE_COLUMNS
+        checked,
+        "images to score",
+        IMAGES_TO_SCORE_COLUMNS,
+        IMAGES_QUARANTINE_COLUMNS,
+        accepted="accepted",
     )
 
 

@@ -208,6 +208,8 @@ def split_checked(
     name: str,
     bronze_columns: tuple[str, ...],
     quarantine_columns: tuple[str, ...],
+    *,
+    accepted: str = "bronze",
 ) -> tuple[DataFrame, DataFrame, dict[str, Any]]:
     """Filter the accepted and rejected rows from one cached check, count them and prove
     conservation (every checked row is in exactly one of the two)."""
@@ -226,7 +228,7 @@ def split_checked(
     }
     counts = {
         "raw": raw_count,
-        "bronze": bronze_count,
+        accepted: bronze_count,
         "quarantine": quarantine_count,
         "quarantine_by_reason": dict(sorted(by_reason.items())),
     }

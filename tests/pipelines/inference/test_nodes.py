@@ -1,0 +1,121 @@
+"""Batch inference on a small folder: bad files quarantined, the rest scored, re-runs replace."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from pyspark.sql import SparkSession
+
+from keras_lakehouse.datasets import BinaryFilesDataset, DeltaTableDataset
+from keras_lakehouse.models import build_cnn, compile_model
+from keras_lakehouse.pipelines.inference import nodes
+from keras_lakehouse.serving import Scorer, ServingSpec, log_serving_model
+
+IMAGE_PARAMS = {
+    "allowed_labels": ["red", "blue"],
+    "allowed_formats": ["PNG", "JPEG"],
+    "max_bytes": 100_000,
+    "max_pixels": 1_000_000,
+}
+TEXT_PARAMS = {"allowed_labels": ["red", "blue"], "max_text_chars": 200}
+MODEL_NAME = "inference_test_cnn"
+
+
+def png(colour: tuple[int, int, int], side: int = 20) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def champion(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A small CNN registered with the alias ``champion``; returns the serving params."""
+    model = compile_model(
+        build_cnn(image_size=8, num_classes=2, filters=(2,), dense_units=4, batch_norm=False),
+        optimizer="adam",
+        learning_rate=0.01,
+    )
+    spec = ServingSpec.from_label_map(
+        "image", {"blue": 0, "red": 1}, image_size=8, max_pixels=10**6
+    )
+    mlflow.set_experiment("inference-tests")
+    with mlflow.start_run():
+        info = log_serving_model(model, spec, pd.DataFrame({"image": [png((255, 0, 0))]}))
+    version = mlflow.register_model(info.model_uri, MODEL_NAME).version
+    mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", version)
+    cache = tmp_path_factory.mktemp("serving_cache")
+    return {
+        "serving": {"alias": "champion", "model_cache_dir": str(cache)},
+        "inference": {"image_model": MODEL_NAME, "text_model": "unused"},
+        "scorer": Scorer(model, spec),
+        "version": str(version),
+    }
+
+
+def test_corrupt_image_is_quarantined_and_the_rest_scored_idempotently(
+    spark: SparkSession, tmp_path: Path, champion: dict
+) -> None:
+    good = {f"img_{i}.png": png((40 * i, 0, 255 - 40 * i), 16 + i) for i in range(5)}
+    whole = png((1, 2, 3))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name, content in {**good, "broken.png": whole[: len(whole) // 2]}.items():
+        (folder / name).write_bytes(content)
+    raw = BinaryFilesDataset(filepath=str(folder)).load()
+
+    accepted, quarantine, counts = nodes.check_images_to_score(raw, IMAGE_PARAMS)
+    assert counts["raw"] == 6
+    assert counts["quarantine_by_reason"] == {"truncated": 1}
+    assert [row["path"].rsplit("/", 1)[-1] for row in quarantine.collect()] == ["broken.png"]
+
+    table = DeltaTableDataset(
+        filepath=str(tmp_path / "predictions"),
+        write_mode="merge",
+        merge_keys=["modality", "key", "model_name", "model_version"],
+        when_matched="update",
+    )
+    for _ in range(2):  # the same input, the same model version, scored twice
+        predictions = nodes.score_images(accepted, champion["serving"], champion["inference"])
+        table.save(predictions)
+    rows = table.load().toPandas().sort_values("source")
+    assert len(rows) == 5
+    assert set(rows["model_name"]) == {MODEL_NAME}
+    assert set(rows["model_version"]) == {champion["version"]}
+    assert set(rows["modality"]) == {"image"}
+    assert rows["scored_at"].notna().all()
+
+    # The Spark scores are the registered model's: compare with the in-memory model.
+    names = [path.rsplit("/", 1)[-1] for path in rows["source"]]
+    expected = champion["scorer"].predict(pd.DataFrame({"image": [good[n] for n in names]}))
+    assert rows["predicted_label"].tolist() == expected["label"].tolist()
+    np.testing.assert_allclose(rows["probability"], expected["probability"], rtol=1e-5)
+    for probabilities, best in zip(rows["probabilities"], rows["probability"], strict=True):
+        assert set(dict(probabilities)) == {"blue", "red"}
+        assert max(dict(probabilities).values()) == pytest.approx(best)
+
+
+def test_unlabelled_texts_are_checked_without_a_label(spark: SparkSession, tmp_path: Path) -> None:
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    (folder / "new.csv").write_text('id,text\na1,"a text to score"\na2,\na3,"x",extra\n')
+    raw = BinaryFilesDataset(filepath=str(folder)).load()
+    accepted, quarantine, counts = nodes.check_texts_to_score(raw, TEXT_PARAMS)
+    assert [row["id"] for row in accepted.collect()] == ["a1"]
+    assert counts["quarantine_by_reason"] == {"empty_text": 1, "malformed_row": 1}
+    assert quarantine.count() == 2
+
+
+def test_scoring_without_a_champion_says_what_to_run(spark: SparkSession, tmp_path: Path) -> None:
+    frame = spark.createDataFrame([("k", "p", b"")], "key string, path string, content binary")
+    with pytest.raises(LookupError, match=r"has the alias 'champion'.*Run the default pipeline"):
+        nodes.score_images(
+            frame,
+            {"alias": "champion", "model_cache_dir": str(tmp_path)},
+            {"image_model": "never_registered", "text_model": "x"},
+        )

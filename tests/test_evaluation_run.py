@@ -1,0 +1,184 @@
+"""On the project where the default pipeline ran: reports, registry, serving parity, inference,
+and the single-item command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F  # noqa: N812
+
+pytestmark = pytest.mark.slow
+
+MODELS = {"cnn": "keras_lakehouse_cnn", "lstm": "keras_lakehouse_lstm"}
+PLOTS = {
+    "cnn": {"confusion_matrix.png", "training_curves.png", "test_images.png"},
+    "lstm": {"confusion_matrix.png", "training_curves.png", "confidently_wrong.md"},
+}
+
+
+def delta(spark: SparkSession, project: Path, relative: str):
+    return spark.read.format("delta").load(str(project / "data" / relative))
+
+
+def first_saved_model(project: Path, name: str) -> keras.Model:
+    """The model the default run saved (later tests may save more versions)."""
+    path = sorted(project.glob(f"data/06_models/{name}.keras/*/{name}.keras"))[0]
+    return keras.saving.load_model(path, safe_mode=True)
+
+
+def test_metrics_reports_plots_and_mlflow_runs(trained_project) -> None:
+    project = trained_project[0]
+    reporting = project / "data/08_reporting/evaluation"
+    for model, name in MODELS.items():
+        report = json.loads((reporting / f"{model}_metrics.json").read_text())
+        assert report["macro_f1"] >= 0.9, report
+        assert set(report["per_class"]) == set(report["labels"])
+        assert sum(map(sum, report["confusion_matrix"])) == report["test_split"]["rows"]
+        assert {path.name for path in (reporting / model).iterdir()} == PLOTS[model]
+        for path in (reporting / model).iterdir():
+            assert path.stat().st_size > (1000 if path.suffix == ".png" else 100), path
+        registration = json.loads((reporting / f"{model}_registration.json").read_text())
+        assert registration["registered_model"] == name
+        run_id = registration_run(name, registration["version"])
+        run = mlflow.MlflowClient().get_run(run_id)
+        assert run.data.metrics["test_macro_f1"] == pytest.approx(report["macro_f1"])
+        artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "evaluation")}
+        assert "evaluation/confusion_matrix.png" in artifacts
+        assert run.data.tags["champion.decision"] == registration["decision"]
+
+
+def registration_run(name: str, version: str) -> str:
+    return mlflow.MlflowClient().get_model_version(name, version).run_id
+
+
+def test_both_models_are_registered_with_a_champion(trained_project) -> None:
+    client = mlflow.MlflowClient()
+    for name in MODELS.values():
+        champion = client.get_model_version_by_alias(name, "champion")
+        assert champion.tags["champion.decision"] == "promoted"
+
+
+def test_registered_models_serve_like_the_trained_models(
+    spark: SparkSession, trained_project
+) -> None:
+    project = trained_project[0]
+    silver = delta(spark, project, "05_model_input/images_silver").filter(F.col("split") == "test")
+    bronze = delta(spark, project, "02_intermediate/images_bronze")
+    rows = (
+        silver.select("key", "image", "image_size")
+        .join(bronze.select("key", "content"), "key")
+        .orderBy("key")
+        .limit(24)
+        .toPandas()
+    )
+    size = int(rows["image_size"][0])
+    pixels = np.stack(
+        [np.frombuffer(raw, np.uint8).reshape(size, size, 3) for raw in rows["image"]]
+    )
+    expected = first_saved_model(project, "cnn").predict(pixels, verbose=0)
+    served = mlflow.pyfunc.load_model(f"models:/{MODELS['cnn']}@champion").predict(
+        pd.DataFrame({"image": [bytes(raw) for raw in rows["content"]]})
+    )
+    np.testing.assert_allclose(served.filter(like="prob_").to_numpy(), expected, atol=1e-5)
+
+    texts = (
+        delta(spark, project, "05_model_input/texts_silver")
+        .filter(F.col("split") == "test")
+        .orderBy("id")
+        .limit(24)
+        .toPandas()
+    )
+    expected = first_saved_model(project, "lstm").predict(
+        np.stack(texts["token_ids"].to_numpy()).astype(np.int32), verbose=0
+    )
+    served = mlflow.pyfunc.load_model(f"models:/{MODELS['lstm']}@champion").predict(
+        pd.DataFrame({"text": texts["text"]})
+    )
+    np.testing.assert_allclose(served.filter(like="prob_").to_numpy(), expected, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def inference_runs(spark: SparkSession, trained_project, run_kedro):
+    project = trained_project[0]
+    counts = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        for _ in range(2):
+            run_kedro(project, pipeline_names=["inference"])
+            counts.append(delta(spark, project, "07_model_output/predictions").count())
+    return project, counts
+
+
+def test_inference_scores_new_files_and_quarantines_bad_ones(spark, inference_runs) -> None:
+    project, counts = inference_runs
+    with (project / "data/01_raw/inference/expected.csv").open() as handle:
+        expected = {(row["kind"], row["key"]): row["label"] for row in csv.DictReader(handle)}
+    predictions = delta(spark, project, "07_model_output/predictions").toPandas()
+    assert counts[0] == len(expected)  # 24 images + 24 texts
+    assert set(predictions["model_version"]) == {"1"}
+    found = {
+        ("image", row.source.rsplit("/", 1)[-1])
+        if row.modality == "image"
+        else ("text", row.key): (row.predicted_label)
+        for row in predictions.itertuples()
+    }
+    assert set(found) == set(expected)
+    right = sum(found[item] == label for item, label in expected.items())
+    assert right / len(expected) >= 0.9, (right, len(expected))
+    images_quarantine = delta(spark, project, "07_model_output/inference_images_quarantine")
+    assert [row["reason"] for row in images_quarantine.collect()] == ["truncated"]
+    texts_quarantine = delta(spark, project, "07_model_output/inference_texts_quarantine")
+    assert sorted(row["id"] for row in texts_quarantine.collect()) == ["new_empty", "new_malformed"]
+
+
+def test_rescoring_the_same_input_replaces_rows(inference_runs) -> None:
+    _, counts = inference_runs
+    assert counts[1] == counts[0]
+
+
+def predict(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "keras_lakehouse.predict", "--project", str(project), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_predict_command_scores_one_item_or_says_why_not(trained_project) -> None:
+    project = trained_project[0]
+    images = project / "data/01_raw/inference/images"
+    with (project / "data/01_raw/inference/expected.csv").open() as handle:
+        image_label = next(row for row in csv.DictReader(handle) if row["kind"] == "image")
+    done = predict(project, "--all", str(images / image_label["key"]))
+    assert done.returncode == 0, done.stderr
+    label, probability, model = done.stdout.splitlines()[0].split("\t")
+    assert label == image_label["label"]
+    assert 0.5 < float(probability) <= 1.0
+    assert model.startswith("(keras_lakehouse_cnn v1, champion")
+    assert len(done.stdout.splitlines()) == 4  # + one line per class
+
+    text = predict(project, "The striker scored a late goal and the fans cheered the team.")
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.split("\t")[0] == "sports"
+
+    corrupt = predict(project, str(images / "new_corrupt.png"))
+    assert corrupt.returncode == 2
+    assert "new_corrupt.png: truncated" in corrupt.stderr
+    missing = predict(project, str(images / "missing.png"))
+    assert missing.returncode == 2
+    assert "no such file" in missing.stderr
