@@ -56,6 +56,11 @@ def test_globals_feed_the_suites(base_params: dict) -> None:
         (("training", "lstm", "learning_rate"), 0, "training.lstm.learning_rate"),
         (("training", "cnn", "augmentation", "zoom"), 1.5, "augmentation.zoom"),
         (("preprocessing", "images", "image_size"), 6, "too small for 3 pooling blocks"),
+        (("evaluation", "metric"), "auc", "evaluation.metric"),
+        (("evaluation", "cnn", "floor"), 1.2, "evaluation.cnn.floor"),
+        (("evaluation", "lstm", "min_delta"), -0.1, "evaluation.lstm.min_delta"),
+        (("serving", "alias"), "champion!", "serving.alias"),
+        (("inference", "image_model"), "", "inference.image_model"),
     ],
 )
 def test_bad_value_fails_naming_the_parameter(
