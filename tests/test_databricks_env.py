@@ -133,15 +133,6 @@ def test_databricks_parameters_are_valid(unity_env) -> None:
     validate_parameters(config_loader("databricks")["parameters"])
 
 
-# conf/base/parameters_inference.yml must read the cache from the global conf/databricks sets:
-# `model_cache_dir: ${globals:model_cache_dir,'data/06_models/serving'}`. Until then executors on
-# other machines cannot load the model. strict: passing again turns these into failures.
-CACHE_NOT_IN_VOLUME = pytest.mark.xfail(
-    strict=True,
-    reason="serving.model_cache_dir does not read ${globals:model_cache_dir} yet",
-)
-
-
 def string_values(value: Any, key: str = "") -> list[tuple[str, str]]:
     if isinstance(value, dict):
         return [item for k, v in value.items() for item in string_values(v, f"{key}.{k}")]
@@ -150,7 +141,6 @@ def string_values(value: Any, key: str = "") -> list[tuple[str, str]]:
     return [(key.lstrip("."), value)] if isinstance(value, str) else []
 
 
-@CACHE_NOT_IN_VOLUME
 def test_databricks_parameters_hold_no_local_path(unity_env) -> None:
     parameters = config_loader("databricks")["parameters"]
     local = [(key, value) for key, value in string_values(parameters) if value.startswith("data/")]
@@ -414,7 +404,6 @@ def test_standin_writes_every_file_to_the_volume(standin) -> None:
 
 
 @pytest.mark.slow
-@CACHE_NOT_IN_VOLUME
 def test_standin_writes_nothing_to_the_local_data_folder(standin) -> None:
     assert not (standin.project / "data").exists(), (
         "The databricks env wrote to the project's local data/ folder: "

@@ -139,7 +139,10 @@ def test_inference_scores_new_files_and_quarantines_bad_ones(spark, inference_ru
     images_quarantine = delta(spark, project, "07_model_output/inference_images_quarantine")
     assert [row["reason"] for row in images_quarantine.collect()] == ["truncated"]
     texts_quarantine = delta(spark, project, "07_model_output/inference_texts_quarantine")
-    assert sorted(row["id"] for row in texts_quarantine.collect()) == ["new_empty", "new_malformed"]
+    assert sorted((row["reason"], row["id"]) for row in texts_quarantine.collect()) == [
+        ("empty_text", "new_empty"),
+        ("malformed_row", None),  # a row with the wrong field count has no trusted id
+    ]
 
 
 def test_rescoring_the_same_input_replaces_rows(inference_runs) -> None:

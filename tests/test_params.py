@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,20 @@ def test_spark_config_binds_to_loopback_and_enables_delta() -> None:
     assert spark["spark.driver.bindAddress"] == "127.0.0.1"
     assert spark["spark.ui.enabled"] is False
     assert spark["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+
+
+def test_env_parameter_files_and_runtime_params_override_only_what_they_name(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(PROJECT_ROOT / "conf" / "base", tmp_path / "base")
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "parameters_training.yml").write_text(
+        "training:\n  cnn:\n    epochs: 2\n"
+    )
+    loader = OmegaConfigLoader(
+        str(tmp_path), runtime_params={"training": {"lstm": {"epochs": 3}}}, **CONFIG_LOADER_ARGS
+    )
+    training = loader["parameters"]["training"]
+    assert (training["cnn"]["epochs"], training["lstm"]["epochs"]) == (2, 3)
+    assert training["cnn"]["batch_size"] == 32  # untouched keys survive both overrides
+    validate_parameters(loader["parameters"])

@@ -14,6 +14,8 @@ from keras_lakehouse.tracking import configure_tracking
 
 logger = logging.getLogger(__name__)
 
+MLFLOW_TAG = "mlflow"  # nodes that talk to MLflow (training, evaluation, registry, inference)
+
 
 class ParameterValidationHooks:
     """Fail at start-up, naming the parameter, when a parameter section is invalid."""
@@ -52,6 +54,6 @@ class MlflowHooks:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        """Configure tracking only when the pipeline trains something."""
-        if any(node.name.endswith(("train_cnn", "train_lstm")) for node in pipeline.nodes):
+        """Configure tracking only when a node of the pipeline is tagged ``mlflow``."""
+        if any(MLFLOW_TAG in node.tags for node in pipeline.nodes):
             configure_tracking(self._config, project_path=self._project_path)

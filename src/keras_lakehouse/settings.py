@@ -16,6 +16,10 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # An env's parameter file (conf/local/parameters_training.yml with `training: {cnn: {epochs:
+    # 2}}`) overrides only the keys it names, as does `--params training.cnn.epochs=2`; the default
+    # (destructive) merge would drop the rest of the section.
+    "merge_strategy": {"parameters": "soft"},
     # ``${env:KL_CATALOG}`` in any config file; an unset variable fails at start-up, naming it.
     "custom_resolvers": {"env": env_setting},
     "config_patterns": {

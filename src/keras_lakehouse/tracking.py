@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -32,13 +31,7 @@ def configure_tracking(config: Mapping[str, Any], *, project_path: Path) -> str:
     """
     import mlflow
 
-    configured = _project_relative(str(config["tracking_uri"]), project_path)
-    uri = os.environ.get(TRACKING_URI_VARIABLE) or configured
-    registry = os.environ.get("MLFLOW_REGISTRY_URI") or (
-        str(config.get("registry_uri") or uri) if uri == configured else uri
-    )
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(registry)
+    uri, registry = use_store(config, project_path=project_path)
     name = str(config["experiment_name"])
     if mlflow.get_experiment_by_name(name) is None:
         artifacts = config.get("artifact_location")
@@ -48,6 +41,25 @@ def configure_tracking(config: Mapping[str, Any], *, project_path: Path) -> str:
     mlflow.set_experiment(name)
     logger.info("MLflow: tracking %s, registry %s, experiment %r", uri, registry, name)
     return uri
+
+
+def use_store(config: Mapping[str, Any], *, project_path: Path) -> tuple[str, str]:
+    """Point MLflow's tracking and registry at the configured store, creating nothing (enough for
+    commands that only read the registry). See ``configure_tracking`` for the overrides.
+
+    Returns:
+        The tracking and registry URIs in use.
+    """
+    import mlflow
+
+    configured = _project_relative(str(config["tracking_uri"]), project_path)
+    uri = os.environ.get(TRACKING_URI_VARIABLE) or configured
+    registry = os.environ.get("MLFLOW_REGISTRY_URI") or (
+        str(config.get("registry_uri") or uri) if uri == configured else uri
+    )
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(registry)
+    return uri, registry
 
 
 @contextmanager
@@ -69,17 +81,6 @@ def log_history(history: Mapping[str, list[float]]) -> None:
 
     for epoch, values in enumerate(zip(*history.values(), strict=True)):
         mlflow.log_metrics(dict(zip(history, values, strict=True)), step=epoch)
-
-
-def log_trained_model(model: Any, example: Any, *, artifacts: Mapping[str, Any]) -> None:
-    """The model with its signature and an input example, plus JSON artifacts beside it."""
-    import mlflow
-    from mlflow.models import infer_signature
-
-    for name, value in artifacts.items():
-        mlflow.log_dict(json.loads(json.dumps(value)), name)
-    signature = infer_signature(example, model.predict(example, verbose=0))
-    mlflow.tensorflow.log_model(model, name="model", signature=signature, input_example=example)
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
