@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F  # noqa: N812
 
 from keras_lakehouse.params import InferenceParams, ServingParams
 from keras_lakehouse.pipelines.ingestion.nodes import (
@@ -19,7 +20,7 @@ from keras_lakehouse.pipelines.ingestion.nodes import (
     check_raw_texts,
     split_checked,
 )
-from keras_lakehouse.scoring import PREDICTIONS_COLUMNS, fetch_model, score
+from keras_lakehouse.scoring import PREDICTIONS_COLUMNS, ModelVersion, fetch_model, score
 from keras_lakehouse.serving import IMAGE_COLUMN, TEXT_COLUMN
 
 logger = logging.getLogger(__name__)
@@ -66,14 +67,8 @@ def score_images(
     images: DataFrame, serving: dict[str, Any], inference: dict[str, Any]
 ) -> DataFrame:
     """Prediction rows for the accepted images, keyed by the SHA-256 of their bytes."""
-    settings = ServingParams.model_validate(serving)
-    model = fetch_model(
-        InferenceParams.model_validate(inference).image_model,
-        settings.alias,
-        settings.model_cache_dir,
-    )
-    logger.info("Scoring images with %s v%s (%s).", model.name, model.version, settings.alias)
-    frame = images.select("key", "path", images["content"].alias(IMAGE_COLUMN))
+    model = _champion(serving, InferenceParams.model_validate(inference).image_model)
+    frame = images.select("key", "path", F.col("content").alias(IMAGE_COLUMN))
     return score(
         frame, model, modality="image", key="key", source="path", input_column=IMAGE_COLUMN
     )
@@ -81,15 +76,7 @@ def score_images(
 
 def score_texts(texts: DataFrame, serving: dict[str, Any], inference: dict[str, Any]) -> DataFrame:
     """Prediction rows for the accepted texts, keyed by their id (source: ``file:line``)."""
-    from pyspark.sql import functions as F  # noqa: N812
-
-    settings = ServingParams.model_validate(serving)
-    model = fetch_model(
-        InferenceParams.model_validate(inference).text_model,
-        settings.alias,
-        settings.model_cache_dir,
-    )
-    logger.info("Scoring texts with %s v%s (%s).", model.name, model.version, settings.alias)
+    model = _champion(serving, InferenceParams.model_validate(inference).text_model)
     frame = texts.select(
         F.col("id").alias("key"),
         F.concat_ws(":", "source", F.col("line").cast("string")).alias("source"),
@@ -98,6 +85,14 @@ def score_texts(texts: DataFrame, serving: dict[str, Any], inference: dict[str, 
     return score(
         frame, model, modality="text", key="key", source="source", input_column=TEXT_COLUMN
     )
+
+
+def _champion(serving: dict[str, Any], name: str) -> ModelVersion:
+    """The version of ``name`` that has the serving alias, its files fetched for the executors."""
+    settings = ServingParams.model_validate(serving)
+    model = fetch_model(name, settings.alias, settings.model_cache_dir)
+    logger.info("Scoring with %s v%s (%s).", model.name, model.version, settings.alias)
+    return model
 
 
 def collect_predictions(
