@@ -54,8 +54,15 @@ format: setup  ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
 
-viz: setup  ## Open the pipeline graph (kedro viz)
-	$(BIN)/kedro viz run --host 127.0.0.1
+# kedro-viz runs without the project's hooks (no Spark session: --include-hooks would start one).
+# It asks PyPI for its latest version at start and on /api/version, with no switch to turn that
+# off: a proxy on a closed local port makes the check fail at once instead of waiting on the
+# network. Extra flags: make viz VIZ_ARGS="--port 4242 --no-browser".
+viz: setup  ## Open the pipeline graph (kedro viz; no Spark session, no network)
+	http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
+	HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 \
+	no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost \
+		$(BIN)/kedro viz run --host 127.0.0.1 $(VIZ_ARGS)
 
 bench: setup  ## Benchmark the training loader (input, memory, handoff) into benchmarks/results
 	$(BIN)/python benchmarks/bench.py
