@@ -148,8 +148,8 @@ def test_databricks_parameters_hold_no_local_path(unity_env) -> None:
 
 
 def test_runtime_params_keep_the_rest_of_their_section(unity_env) -> None:
-    """Kedro replaces a top-level parameter section given by an env file; with one, --params
-    would replace the rest of the section too. conf/databricks has no parameter file."""
+    """``--params training.cnn.epochs=2`` on the databricks env changes that key only (parameters
+    are soft-merged: settings.py)."""
     base = config_loader("base")["parameters"]["training"]
     parameters = config_loader("databricks", {"training": {"cnn": {"epochs": 2}}})["parameters"]
     assert parameters["training"]["cnn"] == base["cnn"] | {"epochs": 2}
