@@ -126,6 +126,9 @@ def test_inference_scores_new_files_and_quarantines_bad_ones(spark, inference_ru
         expected = {(row["kind"], row["key"]): row["label"] for row in csv.DictReader(handle)}
     predictions = delta(spark, project, "07_model_output/predictions").toPandas()
     assert counts[0] == len(expected)  # 24 images + 24 texts
+    summary = json.loads((project / "data/08_reporting/inference_summary.json").read_text())
+    assert set(summary["images"]) == set(summary["texts"])  # the same count names
+    assert (summary["images"]["accepted"], summary["texts"]["accepted"]) == (24, 24)
     assert set(predictions["model_version"]) == {"1"}
     found = {
         ("image", row.source.rsplit("/", 1)[-1])

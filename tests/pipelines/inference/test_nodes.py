@@ -107,6 +107,7 @@ def test_unlabelled_texts_are_checked_without_a_label(spark: SparkSession, tmp_p
     raw = BinaryFilesDataset(filepath=str(folder)).load()
     accepted, quarantine, counts = nodes.check_texts_to_score(raw, TEXT_PARAMS)
     assert [row["id"] for row in accepted.collect()] == ["a1"]
+    assert (counts["raw"], counts["accepted"]) == (3, 1)
     assert counts["quarantine_by_reason"] == {"empty_text": 1, "malformed_row": 1}
     assert quarantine.count() == 2
 

@@ -59,7 +59,11 @@ def check_texts_to_score(
     """
     checked = check_raw_texts(raw_texts, params, labelled=False)
     return split_checked(
-        checked, "texts to score", TEXTS_TO_SCORE_COLUMNS, TEXTS_QUARANTINE_COLUMNS
+        checked,
+        "texts to score",
+        TEXTS_TO_SCORE_COLUMNS,
+        TEXTS_QUARANTINE_COLUMNS,
+        accepted="accepted",
     )
 
 
