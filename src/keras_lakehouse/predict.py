@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,8 @@ def _input_frame(item: str, model_key: str, parameters: dict[str, Any]) -> Any:
 
 
 def _load_config(project: Path, env: str | None) -> dict[str, Any]:
+    # Kedro's own use of a deprecated OmegaConf call: noise for a person at a terminal.
+    warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
     from kedro.config import OmegaConfigLoader
 
     from keras_lakehouse.settings import CONFIG_LOADER_ARGS
