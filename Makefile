@@ -73,7 +73,7 @@ package: setup  ## Build the wheel and the conf tarball into dist/ (kedro packag
 	@ls -1 dist/keras_lakehouse-*.whl dist/conf-keras_lakehouse.tar.gz
 
 lock:  ## Re-resolve requirements.lock from pyproject.toml (needs the network)
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra local --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --quiet -o requirements.lock
 
 clean:  ## Remove the virtual environment and caches (keeps data)

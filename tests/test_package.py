@@ -62,10 +62,19 @@ def runtime_imports(source: str) -> set[str]:
     return modules
 
 
+# Outside Databricks only: the runtime there provides Spark and Delta (pyproject's `local` extra).
+PROVIDED_BY_DATABRICKS = "local"
+
+
 def declared_distributions() -> set[str]:
-    """[project] dependencies, plus what the extras they name explicitly (``pkg[extra]``) add."""
+    """[project] dependencies and the ``local`` extra, plus what the extras they name explicitly
+    (``pkg[extra]``) add."""
     declared: set[str] = set()
-    for line in PYPROJECT["project"]["dependencies"]:
+    project = PYPROJECT["project"]
+    for line in [
+        *project["dependencies"],
+        *project["optional-dependencies"][PROVIDED_BY_DATABRICKS],
+    ]:
         requirement = Requirement(line)
         declared.add(canonicalize_name(requirement.name))
         for extra_line in metadata.requires(requirement.name) or []:
@@ -199,6 +208,14 @@ def test_wheel_declares_the_project_dependencies_tensorflow_included(built_packa
     }
     assert runtime == declared
     assert "tensorflow" in runtime
+    # Installing the wheel on a Databricks cluster must not replace the runtime's Spark.
+    assert not runtime & {"pyspark", "delta-spark"}
+    local = {
+        canonicalize_name(Requirement(line).name)
+        for line in message.get_all("Requires-Dist", [])
+        if f'extra == "{PROVIDED_BY_DATABRICKS}"' in line
+    }
+    assert local == {"pyspark", "delta-spark"}
 
 
 @pytest.mark.slow
@@ -272,7 +289,10 @@ def test_installed_wheel_runs_ingestion_outside_the_repo(
     timings = {"kedro package": built_package.seconds}
     timings["venv"] = _run(create_venv, cwd=tmp_path, env=env, timeout=120)
     timings["install"] = _run(
-        [*install, str(built_package.wheel)], cwd=tmp_path, env=env, timeout=900
+        [*install, f"{built_package.wheel}[{PROVIDED_BY_DATABRICKS}]"],
+        cwd=tmp_path,
+        env=env,
+        timeout=900,
     )
     location = subprocess.run(
         [str(python), "-c", f"import {PACKAGE}; print({PACKAGE}.__file__)"],
