@@ -194,10 +194,8 @@ def register_lstm(
 ) -> dict[str, Any]:
     """Register the LSTM if it clears the floor; ``champion`` moves only for a real improvement."""
     settings = EvaluationParams.model_validate(evaluation)
-    test_items = (
-        texts_silver.filter(F.col("split") == "test")
-        .select(F.col("id").alias("key"), "label", F.col("id").alias("source"), TEXT_COLUMN)
-        .select("key", "label", "source", TEXT_COLUMN)
+    test_items = texts_silver.filter(F.col("split") == "test").select(
+        F.col("id").alias("key"), "label", F.col("id").alias("source"), TEXT_COLUMN
     )
     return _register(
         settings.lstm.registered_name,
