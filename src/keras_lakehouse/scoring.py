@@ -111,6 +111,7 @@ def score(
         for batch in batches:
             output = loaded.predict(pd.DataFrame({input_column: batch[input_column]}))
             classes = [column for column in output.columns if column.startswith(CLASS_PREFIX)]
+            names = [column.removeprefix(CLASS_PREFIX) for column in classes]
             yield pd.DataFrame(
                 {
                     "key": batch[key].to_numpy(),
@@ -118,8 +119,8 @@ def score(
                     "predicted_label": output[LABEL_COLUMN].to_numpy(),
                     "probability": output[PROBABILITY_COLUMN].to_numpy(),
                     "probabilities": [
-                        {name.removeprefix(CLASS_PREFIX): float(row[name]) for name in classes}
-                        for _, row in output[classes].iterrows()
+                        dict(zip(names, row, strict=True))
+                        for row in output[classes].to_numpy(dtype=float).tolist()
                     ],
                 }
             )

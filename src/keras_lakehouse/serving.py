@@ -60,7 +60,7 @@ class ServingSpec:
         cls, modality: str, label_map: dict[str, int], **settings: Any
     ) -> ServingSpec:
         """Labels ordered by their index in the label map fitted in preprocessing."""
-        return cls(modality=modality, labels=sorted(label_map, key=label_map.get), **settings)
+        return cls(modality=modality, labels=labels_by_index(label_map), **settings)
 
 
 class Scorer:
@@ -117,6 +117,11 @@ class Scorer:
         except Exception as error:
             raise ValueError(f"Row {index} is not a readable image: {error}") from error
         return np.frombuffer(raw, dtype=np.uint8).reshape(size, size, 3)
+
+
+def labels_by_index(label_map: dict[str, int]) -> list[str]:
+    """The labels of a label map (label → index) in index order."""
+    return sorted(label_map, key=label_map.get)
 
 
 def probabilities_frame(probabilities: np.ndarray, labels: list[str]) -> pd.DataFrame:

@@ -35,7 +35,7 @@ from keras_lakehouse.plots import (
 )
 from keras_lakehouse.registry import register_and_promote
 from keras_lakehouse.scoring import fetch_version, score
-from keras_lakehouse.serving import IMAGE_COLUMN, TEXT_COLUMN
+from keras_lakehouse.serving import IMAGE_COLUMN, TEXT_COLUMN, labels_by_index
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def evaluate_cnn(
         The metrics report (also logged to the training run) and the figures by file name.
     """
     settings = EvaluationParams.model_validate(evaluation)
-    labels = _labels(label_map)
+    labels = labels_by_index(label_map)
     decode = ImageColumns(int(images["image_size"]))
     y_true, probabilities, first_images = _predict_test_split(
         model, images_silver, decode, keep=settings.grid_images
@@ -96,7 +96,7 @@ def evaluate_lstm(
         The metrics report, the figures by file name and a markdown table of the mistakes.
     """
     settings = EvaluationParams.model_validate(evaluation)
-    labels = _labels(label_map)
+    labels = labels_by_index(label_map)
     y_true, probabilities, _ = _predict_test_split(
         model, texts_silver, TextColumns(int(sequence_length)), keep=0
     )
@@ -284,10 +284,6 @@ def _register(
         champion_metric=champion_value,
         alias=serving.alias,
     )
-
-
-def _labels(label_map: dict[str, int]) -> list[str]:
-    return sorted(label_map, key=label_map.get)
 
 
 def _predict_test_split(
