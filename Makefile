@@ -25,11 +25,11 @@ export PYTHONUNBUFFERED := 1
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock runtime/databricks-runtime.toml
 	@command -v java >/dev/null || { echo "Java 17 is required (Spark): install openjdk-17-jre." >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.lock
+	$(BIN)/uv pip sync --python $(BIN)/python --quiet --require-hashes requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
 	touch $@
 
@@ -72,9 +72,8 @@ package: setup  ## Build the wheel and the conf tarball into dist/ (kedro packag
 	$(BIN)/kedro package
 	@ls -1 dist/keras_lakehouse-*.whl dist/conf-keras_lakehouse.tar.gz
 
-lock:  ## Re-resolve requirements.lock from pyproject.toml (needs the network)
-	$(BIN)/uv pip compile pyproject.toml --extra dev --extra local --python-version 3.11 \
-		--python-platform x86_64-manylinux_2_28 --quiet -o requirements.lock
+lock: setup  ## Re-resolve requirements.lock against the target runtime (runtime/; needs the network)
+	UV=$(BIN)/uv bash scripts/lock.sh
 
 clean:  ## Remove the virtual environment and caches (keeps data)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .coverage

@@ -1,11 +1,16 @@
-"""databricks.yml (Databricks Asset Bundle), checked offline against the project: the tasks run
-registered pipelines in the order their datasets require, every crossing dataset is persisted,
-and the entry point exists in the built wheel. (`databricks bundle validate` needs a workspace.)"""
+"""databricks.yml (Databricks Asset Bundle), checked offline: every target's resources fit
+Databricks' published bundle model (databricks-bundles; a misspelt field fails), the bundle owns
+its schema, Volume, experiment and registered models with their grants, and against the project:
+the tasks run registered pipelines in the order their datasets require, every crossing dataset is
+persisted, and the entry point exists in the built wheel. (`databricks bundle validate` needs a
+workspace.)"""
 
 from __future__ import annotations
 
 import configparser
+import importlib.util
 import re
+import sys
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,6 +18,19 @@ from pathlib import Path
 import pytest
 import yaml
 from omegaconf import OmegaConf
+
+
+def _load_sibling(name: str):
+    """tests/<name>.py as a module (the suite imports in importlib mode: no sys.path entry)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bundle_schema = _load_sibling("bundle_schema")
+BundleSchemaError = bundle_schema.BundleSchemaError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "keras_lakehouse"
@@ -22,7 +40,21 @@ JOBS = BUNDLE["resources"]["jobs"]
 TRAINING_JOB, INFERENCE_JOB = "keras_lakehouse", "keras_lakehouse_inference"
 TASKS = [(job, task) for job, spec in JOBS.items() for task in spec["tasks"]]
 TASK_IDS = [f"{job}.{task['task_key']}" for job, task in TASKS]
-GPU_CLUSTER, CPU_CLUSTER = "gpu_single_node", "spark_cpu"
+GPU_CLUSTER, GPU_MULTI_NODE, CPU_CLUSTER = "gpu_single_node", "gpu_multi_node", "spark_cpu"
+# What `--var service_principal=...` gives prod (it has no default: prod must be told).
+PROD_VARS = {"service_principal": "00000000-0000-0000-0000-000000000000"}
+TARGET_VARS = {"prod": PROD_VARS}
+TELEMETRY_OFF = {
+    "KEDRO_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "MLFLOW_ENABLE_TELEMETRY": "false",
+}
+
+
+def view(target: str) -> dict:
+    """The bundle as the CLI resolves it for a target (tests/bundle_schema.py)."""
+    return bundle_schema.target_view(BUNDLE, target, TARGET_VARS.get(target))
 
 
 def resolve(value: object) -> object:
@@ -188,8 +220,8 @@ def _clusters(job: str) -> dict[str, dict]:
 def test_training_runs_on_a_single_node_gpu_ml_cluster_and_the_rest_on_cpu() -> None:
     for job, task in TASKS:
         is_training = task_options(task)["--pipelines"] == "training"
-        assert task["job_cluster_key"] == (GPU_CLUSTER if is_training else CPU_CLUSTER)
-        cluster = _clusters(job)[task["job_cluster_key"]]
+        assert resolve(task["job_cluster_key"]) == (GPU_CLUSTER if is_training else CPU_CLUSTER)
+        cluster = _clusters(job)[str(resolve(task["job_cluster_key"]))]
         spark_version = str(resolve(cluster["spark_version"]))
         assert ("-gpu-ml-" in spark_version) is is_training, spark_version
     gpu = _clusters(TRAINING_JOB)[GPU_CLUSTER]
@@ -200,19 +232,30 @@ def test_training_runs_on_a_single_node_gpu_ml_cluster_and_the_rest_on_cpu() -> 
     assert resolve(gpu["node_type_id"])
 
 
-def test_every_cluster_exports_the_variables_conf_databricks_reads() -> None:
+@pytest.mark.parametrize("target", list(BUNDLE["targets"]))
+def test_every_cluster_exports_the_variables_conf_databricks_reads(target: str) -> None:
     text = "\n".join(p.read_text() for p in (PROJECT_ROOT / "conf/databricks").glob("**/*.yml"))
     references = re.findall(r"\$\{env:(KL_\w+)(,?)", text)
     required = {name for name, comma in references if not comma}
     known = {name for name, _ in references}
     assert {"KL_CATALOG", "KL_SCHEMA"} <= required
-    for job in JOBS:
-        for key, cluster in _clusters(job).items():
-            exported = set(cluster.get("spark_env_vars", {}))
+    resources = view(target)["resources"]
+    (schema,) = resources["schemas"].values()
+    (volume,) = resources["volumes"].values()
+    (experiment,) = resources["experiments"].values()
+    for job, spec in resources["jobs"].items():
+        for cluster in spec["job_clusters"]:
+            key, env = cluster["job_cluster_key"], cluster["new_cluster"].get("spark_env_vars", {})
+            exported = {name for name in env if name.startswith("KL_")}
             assert required <= exported, f"{job}.{key} does not set {required - exported}"
             assert exported <= known, f"{job}.{key} sets unread {exported - known}"
-            assert cluster["spark_env_vars"]["KL_CATALOG"] == "${var.catalog}"
-            assert cluster["spark_env_vars"]["KL_SCHEMA"] == "${var.schema}"
+            # The objects the bundle creates, under the names the CLI gives them in this target
+            # (development mode prefixes the schema and the experiment).
+            assert env["KL_CATALOG"] == schema["catalog_name"] == volume["catalog_name"]
+            assert env["KL_SCHEMA"] == schema["name"] == volume["schema_name"]
+            assert env["KL_VOLUME"] == volume["name"]
+            assert env["KL_MLFLOW_EXPERIMENT"] == experiment["name"]
+            assert TELEMETRY_OFF.items() <= env.items(), f"{job}.{key}: telemetry not off"
 
 
 @pytest.mark.parametrize("job", list(JOBS))
@@ -246,6 +289,233 @@ def test_job_parameters_are_valid_kedro_runtime_params(job: str) -> None:
         **CONFIG_LOADER_ARGS,
     )["parameters"]
     validate_parameters(merged)
+
+
+# --- Databricks' published bundle model (databricks-bundles) -------------------------------------
+
+
+@pytest.mark.parametrize("target", list(BUNDLE["targets"]))
+def test_every_target_fits_the_published_bundle_model(target: str) -> None:
+    bundle_schema.check_sections(BUNDLE)
+    loaded = bundle_schema.validate_resources(view(target))
+    assert set(loaded) >= {"jobs", "schemas", "volumes", "experiments"}
+    assert set(loaded["jobs"]) == set(JOBS)
+
+
+# (where, old field, misspelling): each must turn validation red, naming the misspelling.
+TYPOS = [
+    (
+        "resources.jobs.keras_lakehouse.job_clusters[0].new_cluster",
+        "spark_version",
+        "spark_versoin",
+    ),
+    ("resources.jobs.keras_lakehouse.job_clusters[1].new_cluster", "num_workers", "num_worker"),
+    (
+        "resources.jobs.keras_lakehouse.job_clusters[0].new_cluster.autoscale",
+        "max_workers",
+        "max_worker",
+    ),
+    ("resources.jobs.keras_lakehouse_inference.tasks[0]", "python_wheel_task", "python_whl_task"),
+    ("resources.jobs.keras_lakehouse.tasks[0].python_wheel_task", "entry_point", "entrypoint"),
+    ("resources.jobs.keras_lakehouse", "max_concurrent_runs", "max_concurent_runs"),
+    ("resources.schemas.keras_lakehouse", "catalog_name", "catalog"),
+    ("resources.schemas.keras_lakehouse.grants[0]", "privileges", "privilege"),
+    ("resources.volumes.keras_lakehouse", "volume_type", "type"),
+    ("resources.experiments.keras_lakehouse", "name", "display_name"),
+    ("targets.prod.resources.registered_models.keras_lakehouse_cnn", "schema_name", "schema"),
+    (
+        "targets.prod.resources.schemas.keras_lakehouse.lifecycle",
+        "prevent_destroy",
+        "prevent_delete",
+    ),
+    ("targets.prod.run_as", "service_principal_name", "service_principal"),
+    ("targets.prod.permissions[0]", "group_name", "group"),
+    ("targets.prod", "run_as", "runas"),
+    ("targets.dev", "mode", "mdoe"),
+    ("artifacts.keras_lakehouse", "dynamic_version", "dynamic_versions"),
+    ("variables.catalog", "default", "defualt"),
+]
+
+
+@pytest.mark.parametrize(("where", "old", "new"), TYPOS, ids=[f"{o}->{n}" for _, o, n in TYPOS])
+def test_a_misspelt_field_fails_validation(where: str, old: str, new: str) -> None:
+    broken = bundle_schema.mutated(BUNDLE, where, bundle_schema.rename_key(old, new))
+    with pytest.raises(BundleSchemaError, match=re.escape(f"'{new}'")):
+        bundle_schema.validate_bundle(broken, TARGET_VARS)
+
+
+# (where, wrong value, what the error names): values outside the model's types and enums.
+WRONG_VALUES = [
+    ("resources.volumes.keras_lakehouse.grants[0].privileges[0]", "READ_VOLUMES", "READ_VOLUMES"),
+    ("resources.volumes.keras_lakehouse.volume_type", "MANAGE", "MANAGE"),
+    (
+        "resources.jobs.keras_lakehouse.job_clusters[0].new_cluster.data_security_mode",
+        "SINGLE",
+        "SINGLE",
+    ),
+    ("variables.min_workers.default", "one", "one"),
+    ("targets.prod.permissions[2].level", "CAN_READ", "CAN_READ"),
+    ("resources.schemas.keras_lakehouse.catalog_name", "${var.catlog}", "var.catlog"),
+]
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "named"), WRONG_VALUES, ids=[w for _, w, _ in WRONG_VALUES]
+)
+def test_a_wrong_value_fails_validation(where: str, value: str, named: str) -> None:
+    def change(parent, last) -> None:
+        assert parent[last] is not None  # replaces something that is there
+        parent[last] = value
+
+    broken = bundle_schema.mutated(BUNDLE, where, change)
+    with pytest.raises(BundleSchemaError, match=re.escape(named)):
+        bundle_schema.validate_bundle(broken, TARGET_VARS)
+
+
+def test_prod_runs_as_the_service_principal_it_is_given_and_has_no_default() -> None:
+    assert "default" not in BUNDLE["variables"]["service_principal"]
+    with pytest.raises(BundleSchemaError, match="service_principal"):
+        bundle_schema.target_view(BUNDLE, "prod")
+    prod = view("prod")
+    principal = PROD_VARS["service_principal"]
+    assert prod["run_as"] == {"service_principal_name": principal}
+    loaded = bundle_schema.validate_resources(prod)
+    for job in loaded["jobs"].values():
+        assert job.run_as.service_principal_name == principal
+    # dev runs as the deploying user.
+    assert "run_as" not in view("dev")
+
+
+def test_prod_permissions_let_admins_manage_and_readers_view() -> None:
+    variables = {name: spec.get("default") for name, spec in BUNDLE["variables"].items()}
+    prod = view("prod")
+    for job in prod["resources"]["jobs"].values():
+        levels = {
+            (p["level"], p.get("group_name") or p.get("service_principal_name"))
+            for p in job["permissions"]
+        }
+        assert ("CAN_MANAGE", variables["admins_group"]) in levels
+        assert ("CAN_VIEW", variables["workspace_readers_group"]) in levels
+        assert ("CAN_MANAGE", PROD_VARS["service_principal"]) in levels
+    (experiment,) = prod["resources"]["experiments"].values()
+    assert {p["level"] for p in experiment["permissions"]} == {"CAN_MANAGE", "CAN_READ"}
+    assert "permissions" not in BUNDLE["targets"]["dev"]
+
+
+def _grants(resource: dict) -> dict[str, set[str]]:
+    return {g["principal"]: set(g["privileges"]) for g in resource.get("grants", [])}
+
+
+@pytest.mark.parametrize("target", list(BUNDLE["targets"]))
+def test_the_bundle_owns_its_schema_volume_and_experiment_with_reader_grants(target: str) -> None:
+    readers = BUNDLE["variables"]["readers_group"]["default"]
+    resources = view(target)["resources"]
+    (schema,) = resources["schemas"].values()
+    (volume,) = resources["volumes"].values()
+    assert _grants(schema)[readers] == {"USE_SCHEMA", "SELECT"}
+    assert _grants(volume)[readers] == {"READ_VOLUME"}
+    assert volume["volume_type"] == "MANAGED"
+    assert (volume["catalog_name"], volume["schema_name"]) == (
+        schema["catalog_name"],
+        schema["name"],
+    )
+    assert len(resources["experiments"]) == 1
+    for granted in [*_grants(schema).values(), *_grants(volume).values()]:
+        assert granted <= {"USE_SCHEMA", "SELECT", "READ_VOLUME", "EXECUTE", "ALL_PRIVILEGES"}
+    if target == "prod":
+        # The principal the jobs run as may write everything in the schema; nothing is dropped by
+        # `bundle destroy`.
+        assert _grants(schema)[PROD_VARS["service_principal"]] == {"ALL_PRIVILEGES"}
+        for resource in [schema, volume, *resources["registered_models"].values()]:
+            assert resource["lifecycle"] == {"prevent_destroy": True}
+
+
+def test_registered_models_are_the_names_conf_databricks_registers() -> None:
+    """prod declares <catalog>.<schema>.keras_lakehouse_{cnn,lstm}, the names
+    conf/databricks/globals.yml gives MLflow from the cluster's KL_CATALOG and KL_SCHEMA."""
+    globals_ = yaml.safe_load((PROJECT_ROOT / "conf/databricks/globals.yml").read_text())
+    assert globals_["uc_schema"] == "${unity_catalog.catalog}.${unity_catalog.schema}"
+    assert globals_["unity_catalog"]["catalog"] == "${env:KL_CATALOG}"
+    assert globals_["unity_catalog"]["schema"] == "${env:KL_SCHEMA}"
+    prod = view("prod")["resources"]
+    env = prod["jobs"][TRAINING_JOB]["job_clusters"][0]["new_cluster"]["spark_env_vars"]
+    expected = {
+        name.replace("${uc_schema}", f"{env['KL_CATALOG']}.{env['KL_SCHEMA']}")
+        for name in globals_["registered_models"].values()
+    }
+    declared = {
+        f"{m['catalog_name']}.{m['schema_name']}.{m['name']}"
+        for m in prod["registered_models"].values()
+    }
+    assert declared == expected
+    readers = BUNDLE["variables"]["readers_group"]["default"]
+    for model in prod["registered_models"].values():
+        assert _grants(model) == {readers: {"EXECUTE"}}
+    # Not in dev: development mode would prefix them (dev_<user>_keras_lakehouse_cnn), and MLflow
+    # would register the unprefixed names next to them.
+    assert "registered_models" not in view("dev")["resources"]
+
+
+def test_spark_stages_autoscale_between_the_bundle_variables() -> None:
+    variables = {name: spec.get("default") for name, spec in BUNDLE["variables"].items()}
+    assert 0 < variables["min_workers"] <= variables["max_workers"]
+    for target in BUNDLE["targets"]:
+        for job in bundle_schema.validate_resources(view(target))["jobs"].values():
+            for cluster in job.job_clusters:
+                if cluster.job_cluster_key != CPU_CLUSTER:
+                    continue
+                spec = cluster.new_cluster
+                assert spec.num_workers is None, "a fixed size and autoscale exclude each other"
+                assert (spec.autoscale.min_workers, spec.autoscale.max_workers) == (
+                    variables["min_workers"],
+                    variables["max_workers"],
+                )
+                assert spec.spark_version == variables["cpu_spark_version"]
+    for job in JOBS.values():
+        for cluster in job["job_clusters"]:
+            if cluster["job_cluster_key"] == CPU_CLUSTER:
+                assert cluster["new_cluster"]["autoscale"] == {
+                    "min_workers": "${var.min_workers}",
+                    "max_workers": "${var.max_workers}",
+                }
+
+
+def test_cpu_and_gpu_stages_share_one_ml_runtime_release_as_variables() -> None:
+    variables = {name: spec.get("default") for name, spec in BUNDLE["variables"].items()}
+    cpu, gpu = variables["cpu_spark_version"], variables["gpu_spark_version"]
+    assert re.fullmatch(r"\d+\.\d+\.x-cpu-ml-scala2\.13", cpu), cpu
+    assert re.fullmatch(r"\d+\.\d+\.x-gpu-ml-scala2\.13", gpu), gpu
+    assert cpu.split(".x-")[0] == gpu.split(".x-")[0], "one runtime release for every stage"
+    for job in JOBS.values():
+        for cluster in job["job_clusters"]:
+            assert cluster["new_cluster"]["spark_version"] in {
+                "${var.cpu_spark_version}",
+                "${var.gpu_spark_version}",
+            }
+
+
+def test_training_cluster_is_single_node_unless_multi_worker_is_chosen() -> None:
+    clusters = _clusters(TRAINING_JOB)
+    (training,) = [t for t in JOBS[TRAINING_JOB]["tasks"] if t["task_key"] == "training"]
+    assert training["job_cluster_key"] == "${var.training_cluster}"
+    assert BUNDLE["variables"]["training_cluster"]["default"] == GPU_CLUSTER
+    multi = clusters[GPU_MULTI_NODE]
+    assert multi["num_workers"] == "${var.gpu_workers}"
+    assert BUNDLE["variables"]["gpu_workers"]["default"] >= 1
+    # Barrier tasks start all at once: a fixed size, and nothing of the single-node profile.
+    assert "autoscale" not in multi
+    assert "spark_conf" not in multi
+    assert "custom_tags" not in multi
+    assert multi["spark_version"] == clusters[GPU_CLUSTER]["spark_version"]
+    assert multi["node_type_id"] == clusters[GPU_CLUSTER]["node_type_id"]
+    # The choice is a variable: the multi-node view validates and runs training there.
+    chosen = bundle_schema.target_view(BUNDLE, "dev", {"training_cluster": GPU_MULTI_NODE})
+    bundle_schema.validate_resources(chosen)
+    tasks = {t["task_key"]: t for t in chosen["resources"]["jobs"][TRAINING_JOB]["tasks"]}
+    assert tasks["training"]["job_cluster_key"] == GPU_MULTI_NODE
+    assert {tasks[k]["job_cluster_key"] for k in tasks if k != "training"} == {CPU_CLUSTER}
+    # The training job's strategy parameter is what the multi-worker path reads.
+    assert {p["name"] for p in JOBS[TRAINING_JOB]["parameters"]} >= {"strategy"}
 
 
 @pytest.mark.slow

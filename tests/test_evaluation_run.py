@@ -55,7 +55,7 @@ def test_metrics_reports_plots_and_mlflow_runs(trained_project) -> None:
         assert run.data.metrics["test_macro_f1"] == pytest.approx(report["macro_f1"])
         artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "evaluation")}
         assert "evaluation/confusion_matrix.png" in artifacts
-        assert run.data.tags["champion.decision"] == registration["decision"]
+        assert run.data.tags["champion_decision"] == registration["decision"]
 
 
 def registration_run(name: str, version: str) -> str:
@@ -66,7 +66,7 @@ def test_both_models_are_registered_with_a_champion(trained_project) -> None:
     client = mlflow.MlflowClient()
     for name in MODELS.values():
         champion = client.get_model_version_by_alias(name, "champion")
-        assert champion.tags["champion.decision"] == "promoted"
+        assert champion.tags["champion_decision"] == "promoted"
 
 
 def test_registered_models_serve_like_the_trained_models(

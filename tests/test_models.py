@@ -83,3 +83,18 @@ def test_augmentation_layers_follow_the_switches() -> None:
     assert build_augmentation(shear=0, zoom=0, horizontal_flip=False, seed=1) is None
     flips = build_augmentation(shear=0, zoom=0, horizontal_flip=True, seed=1)
     assert [type(layer).__name__ for layer in flips.layers] == ["RandomFlip"]
+
+
+def test_shear_moves_pixels_only_when_training_and_keeps_the_centre() -> None:
+    from keras_lakehouse.models import RandomShear
+
+    image = np.zeros((1, 9, 9, 3), dtype="float32")
+    image[0, :, 4, :] = 255.0  # a vertical line through the centre
+    layer = RandomShear(0.5, seed=3)
+    np.testing.assert_array_equal(np.asarray(layer(image, training=False)), image)
+    sheared = np.asarray(layer(np.repeat(image, 8, axis=0), training=True))
+    assert sheared.shape == (8, 9, 9, 3)
+    assert not np.allclose(sheared, image)  # the line leans
+    np.testing.assert_allclose(sheared[:, 4, 4, :], 255.0, atol=1e-3)  # the centre stays
+    with pytest.raises(ValueError, match="factor must be in"):
+        RandomShear(1.5)

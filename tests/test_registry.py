@@ -22,8 +22,8 @@ VOCABULARY = ["", "[UNK]", "goal", "code"]
 
 
 @pytest.fixture(scope="module")
-def logged_model() -> tuple[str, str]:
-    """One small logged raw-input model (its run id and model URI), registered many times."""
+def log_model():
+    """Logs one small raw-input model in a new training run: returns its run id and model URI."""
     model = compile_model(
         build_lstm(vocabulary_size=4, sequence_length=3, num_classes=2, units=4, embedding_dim=4),
         optimizer="adam",
@@ -33,9 +33,18 @@ def logged_model() -> tuple[str, str]:
         "text", {"a": 0, "b": 1}, sequence_length=3, vocabulary=VOCABULARY
     )
     mlflow.set_experiment("registry-tests")
-    with mlflow.start_run() as run:
-        info = log_serving_model(model, spec, pd.DataFrame({"text": ["goal", "code"]}))
-    return run.info.run_id, info.model_uri
+
+    def log() -> tuple[str, str]:
+        with mlflow.start_run() as run:
+            info = log_serving_model(model, spec, pd.DataFrame({"text": ["goal", "code"]}))
+        return run.info.run_id, info.model_uri
+
+    return log
+
+
+@pytest.fixture(scope="module")
+def logged_model(log_model) -> tuple[str, str]:
+    return log_model()
 
 
 def promote(name: str, logged: tuple[str, str], value: float, champion: dict[str, float]):
@@ -69,16 +78,16 @@ def test_below_the_floor_fails_and_registers_nothing(logged_model) -> None:
     assert client.get_run(logged_model[0]).data.tags[DECISION_TAG] == REJECTED
 
 
-def test_champion_moves_only_when_beaten_by_min_delta(logged_model) -> None:
+def test_champion_moves_only_when_beaten_by_min_delta(log_model) -> None:
     client = mlflow.MlflowClient()
     name = "gated_model"
 
-    first, asked = promote(name, logged_model, 0.90, {})
+    first, asked = promote(name, log_model(), 0.90, {})
     assert (first["version"], first["decision"], asked) == ("1", PROMOTED, [])
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
 
     # Better, but by less than min_delta: registered, alias stays, the reason is recorded.
-    second, asked = promote(name, logged_model, 0.905, {"1": 0.90})
+    second, asked = promote(name, log_model(), 0.905, {"1": 0.90})
     assert (second["version"], second["decision"], asked) == ("2", KEPT, ["1"])
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     reason = client.get_model_version(name, "2").tags[REASON_TAG]
@@ -86,8 +95,41 @@ def test_champion_moves_only_when_beaten_by_min_delta(logged_model) -> None:
     assert "'champion' stays on v1" in reason
 
     # The champion is measured again (here: worse on today's test split), so v3 wins.
-    third, asked = promote(name, logged_model, 0.91, {"1": 0.85})
+    third, asked = promote(name, log_model(), 0.91, {"1": 0.85})
     assert (third["version"], third["decision"], asked) == ("3", PROMOTED, ["1"])
     assert str(client.get_model_version_by_alias(name, "champion").version) == "3"
     assert third["champion_value"] == 0.85
     assert client.get_model_version(name, "3").tags[DECISION_TAG] == PROMOTED
+
+
+def test_evaluating_the_same_run_again_registers_no_second_version(log_model) -> None:
+    client = mlflow.MlflowClient()
+    name = "repeated_model"
+    logged = log_model()
+    first, _ = promote(name, logged, 0.90, {})
+    again, asked = promote(name, logged, 0.90, {})
+    assert (first["version"], again["version"]) == ("1", "1")
+    assert (again["decision"], asked) == (PROMOTED, [])  # no comparison with itself
+    assert len(client.search_model_versions(f"name='{name}'")) == 1
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+
+
+def test_a_rejected_tag_leaves_the_alias_where_it_was(log_model, monkeypatch) -> None:
+    client = mlflow.MlflowClient()
+    name = "tag_rejected_model"
+    promote(name, log_model(), 0.90, {})
+
+    def reject(self, *args, **kwargs):
+        raise mlflow.exceptions.MlflowException("INVALID_PARAMETER_VALUE: tag rejected")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "set_model_version_tag", reject)
+    with pytest.raises(mlflow.exceptions.MlflowException, match="tag rejected"):
+        promote(name, log_model(), 0.99, {"1": 0.90})
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+
+
+def test_tag_keys_follow_unity_catalog_rules() -> None:
+    from keras_lakehouse.uc_rules import check_tag_key
+
+    for key in (DECISION_TAG, REASON_TAG):
+        check_tag_key(key)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import io
+import sys
 from pathlib import Path
 
 import mlflow
@@ -13,8 +15,16 @@ from PIL import Image
 
 from keras_lakehouse.imaging import pixels_to_array, resize_rgb
 from keras_lakehouse.models import build_cnn, build_lstm, compile_model
-from keras_lakehouse.serving import Scorer, ServingSpec, load_keras, log_serving_model
-from keras_lakehouse.vectorizer import build_vectorizer
+from keras_lakehouse.serving import (
+    MODEL_ENTRY,
+    SERVING_CODE,
+    SERVING_DISTRIBUTIONS,
+    Scorer,
+    ServingSpec,
+    load_keras,
+    log_serving_model,
+)
+from keras_lakehouse.serving_code import build_vectorizer
 
 SIZE = 16
 VOCABULARY = ["", "[UNK]", "ball", "goal", "code", "chip", "soup"]
@@ -99,7 +109,7 @@ def test_logged_model_loads_back_as_pyfunc_with_the_same_predictions(cnn, lstm) 
         # Models from code: the artifact holds our code file and the weights, no pickle.
         local = Path(mlflow.artifacts.download_artifacts(info.model_uri))
         names = {path.name for path in local.rglob("*")}
-        assert {"serving_model.py", "model.keras", "spec.json"} <= names
+        assert {"serving_model.py", "serving_code.py", "model.keras", "spec.json"} <= names
         assert not [name for name in names if name.endswith((".pkl", ".pickle", ".h5"))]
 
 
@@ -108,3 +118,57 @@ def test_spec_rejects_incomplete_settings() -> None:
         ServingSpec(modality="image", labels=["a", "b"])
     with pytest.raises(ValueError, match="modality must be"):
         ServingSpec(modality="audio", labels=["a"], sequence_length=3, vocabulary=["", "[UNK]"])
+
+
+# Import name → distribution, for the third-party modules the model's own files may import.
+DISTRIBUTION_OF = {"numpy": "numpy", "pandas": "pandas", "PIL": "pillow", "keras": "keras"}
+DISTRIBUTION_OF |= {"mlflow": "mlflow"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module != "__future__":
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_model_files_import_only_their_pinned_requirements() -> None:
+    """What a registered model carries must load without keras_lakehouse (Model Serving): its two
+    files import the standard library and the distributions pinned in its requirements only."""
+    for path in (MODEL_ENTRY, SERVING_CODE):
+        third_party = imported_modules(path) - set(sys.stdlib_module_names)
+        assert "keras_lakehouse" not in third_party, path.name
+        unknown = third_party - set(DISTRIBUTION_OF)
+        assert not unknown, f"{path.name} imports {unknown}: add them to SERVING_DISTRIBUTIONS"
+        assert {DISTRIBUTION_OF[name] for name in third_party} <= set(SERVING_DISTRIBUTIONS)
+    assert "tensorflow" in SERVING_DISTRIBUTIONS  # Keras' backend
+
+
+def test_a_version_keeps_the_serving_code_it_was_registered_with(lstm, tmp_path) -> None:
+    """v1 is logged with today's code, v2 with a changed copy (no punctuation stripping); loaded
+    side by side in one process, each scores with its own code."""
+    model, spec = lstm
+    changed = tmp_path / "serving_code.py"
+    source = SERVING_CODE.read_text()
+    assert 'standardize="lower_and_strip_punctuation"' in source
+    changed.write_text(
+        source.replace('standardize="lower_and_strip_punctuation"', "standardize=None")
+    )
+    frame = pd.DataFrame({"text": ["Goal! Ball, goal.", "CHIP code"]})
+    mlflow.set_experiment("serving-tests")
+    with mlflow.start_run():
+        first = log_serving_model(model, spec, frame)
+    with mlflow.start_run():
+        second = log_serving_model(model, spec, frame, serving_code=changed)
+    old = mlflow.pyfunc.load_model(first.model_uri)
+    new = mlflow.pyfunc.load_model(second.model_uri)
+    expected = Scorer(model, spec).predict(frame)
+    pd.testing.assert_frame_equal(old.predict(frame), expected, check_exact=False)
+    assert not np.allclose(
+        new.predict(frame).filter(like="prob_").to_numpy(),
+        expected.filter(like="prob_").to_numpy(),
+    )
+    pd.testing.assert_frame_equal(old.predict(frame), expected, check_exact=False)

@@ -7,12 +7,19 @@ is checked from the header before any pixel is decoded, truncated files are neve
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+# One implementation of decoding for ingestion, preprocessing and every registered model.
+from keras_lakehouse.serving_code import (  # noqa: F401 - re-exported
+    RGB_BACKGROUND,
+    decode_rgb,
+    open_image,
+    resize_rgb,
+    to_rgb,
+)
 
 # Quarantine reasons produced here (the ingestion node adds the ones that need no decoding).
 NOT_AN_IMAGE = "not_an_image"
@@ -23,7 +30,6 @@ CORRUPT = "corrupt"
 UNSUPPORTED_MODE = "unsupported_mode"
 
 DETAIL_MAX_CHARS = 300
-RGB_BACKGROUND = (255, 255, 255)
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,7 @@ def inspect_image(
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on: refusing to check images.")
     header = ImageCheck()
     try:
-        with _open(content) as image:
+        with open_image(content) as image:
             header = ImageCheck(
                 format=image.format, width=image.width, height=image.height, mode=image.mode
             )
@@ -72,7 +78,7 @@ def inspect_image(
                     f"{image.width}x{image.height} pixels is above the cap of {max_pixels}",
                 )
             image.verify()  # structure and checksums, without decoding pixels
-        with _open(content) as image:
+        with open_image(content) as image:
             image.load()  # every pixel: catches truncation that verify() cannot see
             to_rgb(image)
     except UnidentifiedImageError:
@@ -89,56 +95,9 @@ def inspect_image(
     return header
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Return ``image`` as 8-bit RGB: grayscale, palette, CMYK, 16-bit and alpha modes included.
-
-    Transparent pixels are composited over white, so a transparent background does not turn into
-    whatever colour the hidden pixels had.
-    """
-    if image.mode == "RGB":
-        return image
-    if image.mode in {"RGBA", "LA", "PA"} or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (*RGB_BACKGROUND, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    if image.mode in {"I;16", "I;16B", "I;16L", "I"}:
-        # 16/32-bit grayscale: scale to 8 bits before converting.
-        return image.point(lambda value: value / 256).convert("L").convert("RGB")
-    return image.convert("RGB")
-
-
-def decode_rgb(content: bytes, *, max_pixels: int) -> Image.Image:
-    """Decode ``content`` to an upright RGB image (EXIF orientation applied).
-
-    Raises:
-        ValueError: When the image is above ``max_pixels``.
-    """
-    with _open(content) as image:
-        if image.width * image.height > max_pixels:
-            raise ValueError(
-                f"Image of {image.width}x{image.height} pixels is above the cap of {max_pixels}."
-            )
-        upright = ImageOps.exif_transpose(image)
-        return to_rgb(upright).copy()
-
-
-def resize_rgb(content: bytes, size: int, max_pixels: int) -> bytes:
-    """Decode, normalise to RGB and resize to ``size``×``size``; uint8 HWC as raw bytes."""
-    image = decode_rgb(content, max_pixels=max_pixels).resize(
-        (size, size), Image.Resampling.BILINEAR
-    )
-    return np.asarray(image, dtype=np.uint8).tobytes()
-
-
 def pixels_to_array(image: bytes, size: int) -> np.ndarray:
     """The inverse of ``resize_rgb``'s storage: raw bytes → ``(size, size, 3)`` uint8."""
     return np.frombuffer(image, dtype=np.uint8).reshape(size, size, 3)
-
-
-def _open(content: bytes) -> Image.Image:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        return Image.open(io.BytesIO(content))
 
 
 def _loads_truncated_images() -> bool:

@@ -79,12 +79,56 @@ def build_augmentation(
     """
     steps: list[Any] = []
     if shear:
-        steps.append(layers.RandomShear(x_factor=shear, y_factor=shear, seed=seed))
+        steps.append(RandomShear(shear, seed=seed))
     if zoom:
         steps.append(layers.RandomZoom(zoom, seed=seed + 1))
     if horizontal_flip:
         steps.append(layers.RandomFlip("horizontal", seed=seed + 2))
     return keras.Sequential(steps, name="augmentation") if steps else None
+
+
+class RandomShear(layers.Layer):
+    """Random shear along x and y by up to ``factor`` (ImageDataGenerator's ``shear_range``).
+
+    Our own layer: Keras' ``RandomShear`` arrived after 3.5, the Keras of the target Databricks
+    runtime (runtime/databricks-runtime.toml). Each image gets its own shear about its centre;
+    pixels sheared in from outside repeat the nearest edge. Identity when not training. Used on
+    training batches only, never saved in a model.
+    """
+
+    def __init__(self, factor: float, *, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not 0 <= factor < 1:
+            raise ValueError(f"factor must be in [0, 1). Received: factor={factor}")
+        self.factor = factor
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images: Any, training: bool = True) -> Any:
+        if not training or not self.factor:
+            return images
+        ops = keras.ops
+        shape = ops.shape(images)
+        shear = keras.random.uniform(
+            (shape[0], 2), -self.factor, self.factor, seed=self.seed_generator
+        )
+        x_shear, y_shear = shear[:, 0], shear[:, 1]
+        centre_y = (ops.cast(shape[1], "float32") - 1) / 2
+        centre_x = (ops.cast(shape[2], "float32") - 1) / 2
+        ones, zeros = ops.ones_like(x_shear), ops.zeros_like(x_shear)
+        # Output pixel (x, y) reads input (x + sx·(y − cy), y + sy·(x − cx)).
+        transform = ops.stack(
+            [ones, x_shear, -x_shear * centre_y, y_shear, ones, -y_shear * centre_x, zeros, zeros],
+            axis=1,
+        )
+        return ops.image.affine_transform(
+            images, transform, interpolation="bilinear", fill_mode="nearest"
+        )
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "factor": self.factor}
 
 
 def compile_model(model: keras.Model, *, optimizer: str, learning_rate: float) -> keras.Model:

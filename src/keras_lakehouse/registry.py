@@ -1,7 +1,10 @@
 """The model registry's quality gate: a hard floor, then ``champion`` only for a real improvement.
 
 Aliases, not the deprecated stages. The decision is recorded where people look for it: tags on
-the new model version and on its training run, a log line, and the registration report.
+the new model version and on its training run, a log line, and the registration report. The tags
+are written before the alias moves (a rejected tag leaves the alias where it was), tag keys follow
+Unity Catalog's rules (letters, digits and underscores), and the whole step is safe to repeat:
+evaluating the same training run again reuses its model version instead of registering another.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-DECISION_TAG = "champion.decision"
-REASON_TAG = "champion.reason"
+DECISION_TAG = "champion_decision"
+REASON_TAG = "champion_reason"
 PROMOTED, KEPT, REJECTED = "promoted", "kept", "rejected_below_floor"
 
 
@@ -70,7 +73,9 @@ def register_and_promote(
         client.set_tag(run_id, DECISION_TAG, REJECTED)
         client.set_tag(run_id, REASON_TAG, str(error))
         raise
-    version = mlflow.register_model(model_uri, name).version
+    version = (
+        _version_of_run(client, name, run_id) or mlflow.register_model(model_uri, name).version
+    )
     try:
         current = client.get_model_version_by_alias(name, alias)
     except MlflowException:
@@ -88,6 +93,9 @@ def register_and_promote(
     }
     if current is None:
         decision, reason = PROMOTED, f"no version had the alias {alias!r}"
+    elif str(current.version) == str(version):
+        decision, reason = PROMOTED, f"v{version} already holds the alias {alias!r}"
+        report["previous_champion"] = str(version)
     else:
         champion_value = float(champion_metric(str(current.version)))
         report |= {"previous_champion": str(current.version), "champion_value": champion_value}
@@ -104,11 +112,26 @@ def register_and_promote(
                 f"{metric} {value:.4f} vs champion v{current.version} ({champion_value:.4f}): "
                 f"{gain:+.4f} < min_delta {min_delta}; {alias!r} stays on v{current.version}"
             )
-    if decision == PROMOTED:
-        client.set_registered_model_alias(name, alias, version)
+    # Tags first: if the registry rejects one, the alias has not moved.
     client.set_model_version_tag(name, version, DECISION_TAG, decision)
     client.set_model_version_tag(name, version, REASON_TAG, reason)
     client.set_tag(run_id, DECISION_TAG, decision)
     client.set_tag(run_id, REASON_TAG, reason)
+    if decision == PROMOTED:
+        client.set_registered_model_alias(name, alias, version)
     logger.info("%s v%s: %s (%s).", name, version, decision, reason)
     return report | {"decision": decision, "reason": reason}
+
+
+def _version_of_run(client: Any, name: str, run_id: str) -> str | None:
+    """The version of ``name`` already registered from ``run_id`` (a repeated evaluation).
+
+    Unity Catalog's search takes a single condition, so the run is searched and the name filtered
+    here.
+    """
+    versions = [
+        int(found.version)
+        for found in client.search_model_versions(f"run_id='{run_id}'")
+        if found.name == name
+    ]
+    return str(min(versions)) if versions else None

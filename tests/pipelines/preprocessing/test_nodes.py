@@ -12,7 +12,7 @@ from pyspark.sql import functions as F  # noqa: N812
 
 from keras_lakehouse import imaging
 from keras_lakehouse.pipelines.preprocessing import nodes
-from keras_lakehouse.vectorizer import build_vectorizer
+from keras_lakehouse.serving_code import build_vectorizer
 
 PARAMS = {
     "seed": 42,

@@ -159,7 +159,7 @@ def vectorize_texts(
 
     @F.pandas_udf(T.ArrayType(T.IntegerType()))
     def to_ids(text: pd.Series) -> pd.Series:
-        from keras_lakehouse.vectorizer import build_vectorizer
+        from keras_lakehouse.serving_code import build_vectorizer
 
         layer = build_vectorizer(vocabulary, length)
         ids = np.asarray(layer(np.asarray(text.to_numpy(dtype=object), dtype=object)))
