@@ -336,11 +336,15 @@ STANDIN_PARAMS = {
 
 
 @pytest.fixture(scope="module")
-def standin(spark, project_copy, run_kedro, tmp_path_factory):
+def standin(spark, project_copy, run_kedro, tmp_path_factory, mlflow_store):
     """The databricks env's own catalog run against the local metastore: the tables in a fresh
-    schema of spark_catalog, the Volume in a temporary folder, MLflow in the suite's local store.
+    schema of spark_catalog, the Volume in a temporary folder, MLflow in the suite's local store
+    behind a registry that refuses what Unity Catalog refuses (keras_lakehouse.uc_rules).
     Runs the default pipeline, then inference."""
     from keras_lakehouse.sample_data import generate
+    from keras_lakehouse.uc_rules import STANDIN_SCHEME, register_standin_scheme
+
+    register_standin_scheme()
 
     schema = f"kl_standin_{uuid.uuid4().hex[:8]}"
     spark.sql(f"CREATE SCHEMA spark_catalog.{schema}")
@@ -350,7 +354,9 @@ def standin(spark, project_copy, run_kedro, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         for name in UNITY_VARIABLES:
             patch.delenv(name, raising=False)
-        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+        patch.setenv(
+            "MLFLOW_REGISTRY_URI", f"{STANDIN_SCHEME}:{mlflow_store.removeprefix('sqlite:///')}"
+        )
         patch.setenv("KL_CATALOG", "spark_catalog")
         patch.setenv("KL_SCHEMA", schema)
         patch.setenv("KL_VOLUME_ROOT", str(volume))
@@ -436,3 +442,59 @@ def test_standin_ingestion_counts_match_the_unity_catalog_tables(spark, standin)
         }
         assert tables == {"bronze": counts["bronze"], "quarantine": counts["quarantine"]}
         assert tables["bronze"] + tables["quarantine"] == counts["raw"]
+
+
+# ---- the stand-in registry refuses what Unity Catalog refuses ----------------------------------
+@pytest.fixture
+def standin_client(tmp_path, monkeypatch):
+    from keras_lakehouse.uc_rules import STANDIN_SCHEME, register_standin_scheme
+
+    register_standin_scheme()
+    return mlflow_client(f"{STANDIN_SCHEME}:{tmp_path / 'registry.db'}")
+
+
+def mlflow_client(registry_uri: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(registry_uri=registry_uri)
+
+
+def test_standin_registry_refuses_what_unity_catalog_refuses(standin_client) -> None:
+    from keras_lakehouse.uc_rules import UnityCatalogRuleError
+
+    with pytest.raises(UnityCatalogRuleError, match="three-level names"):
+        standin_client.create_registered_model("keras_lakehouse_cnn")
+    model = standin_client.create_registered_model("main.kl.keras_lakehouse_cnn")
+    with pytest.raises(UnityCatalogRuleError, match="letters, digits and '_'"):
+        standin_client.set_registered_model_tag(model.name, "champion.decision", "promoted")
+    standin_client.set_registered_model_tag(model.name, "champion_decision", "promoted")
+    with pytest.raises(UnityCatalogRuleError, match="single condition"):
+        standin_client.search_model_versions(f"name='{model.name}' and run_id='x'")
+    assert standin_client.search_model_versions(f"name='{model.name}'") == []
+
+
+def test_standin_registry_refuses_a_model_without_a_signature(standin_client, tmp_path) -> None:
+    import mlflow
+    import pandas as pd
+
+    from keras_lakehouse.uc_rules import UnityCatalogRuleError
+
+    class Echo(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input
+
+    mlflow.set_experiment("standin-registry")
+    with mlflow.start_run():
+        unsigned = mlflow.pyfunc.log_model(name="model", python_model=Echo())
+        frame = pd.DataFrame({"x": [1.0]})
+        signed = mlflow.pyfunc.log_model(
+            name="signed",
+            python_model=Echo(),
+            signature=mlflow.models.infer_signature(frame, frame),
+        )
+    name = "main.kl.echo"
+    standin_client.create_registered_model(name)
+    with pytest.raises(UnityCatalogRuleError, match="signature"):
+        standin_client.create_model_version(name, unsigned.model_uri, unsigned.run_id)
+    version = standin_client.create_model_version(name, signed.model_uri, signed.run_id)
+    standin_client.set_registered_model_alias(name, "champion", version.version)

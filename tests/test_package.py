@@ -215,7 +215,7 @@ def test_wheel_declares_the_project_dependencies_tensorflow_included(built_packa
         for line in message.get_all("Requires-Dist", [])
         if f'extra == "{PROVIDED_BY_DATABRICKS}"' in line
     }
-    assert local == {"pyspark", "delta-spark"}
+    assert local == {"pyspark", "delta-spark", "mlflow"}  # the runtime ships mlflow-skinny
 
 
 @pytest.mark.slow

@@ -122,7 +122,7 @@ def test_spec_rejects_incomplete_settings() -> None:
 
 # Import name → distribution, for the third-party modules the model's own files may import.
 DISTRIBUTION_OF = {"numpy": "numpy", "pandas": "pandas", "PIL": "pillow", "keras": "keras"}
-DISTRIBUTION_OF |= {"mlflow": "mlflow"}
+DISTRIBUTION_OF |= {"mlflow": "mlflow-skinny"}  # what the ML runtime ships
 
 
 def imported_modules(path: Path) -> set[str]:

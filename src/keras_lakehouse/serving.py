@@ -39,7 +39,7 @@ SERVING_CODE = Path(__file__).with_name("serving_code.py")
 # What the registered model imports at load time (pinned to the versions it was trained with):
 # Model Serving installs exactly these. tests/test_serving.py checks the list against the imports
 # of the two files above.
-SERVING_DISTRIBUTIONS = ("tensorflow", "keras", "numpy", "pandas", "pillow", "mlflow")
+SERVING_DISTRIBUTIONS = ("tensorflow", "keras", "numpy", "pandas", "pillow", "mlflow-skinny")
 
 
 def log_serving_model(

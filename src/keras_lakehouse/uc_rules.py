@@ -7,9 +7,10 @@ on a workspace would fail:
 
 - registered model names are three-level ``catalog.schema.model``;
 - tag keys (model versions and registered models) use letters, digits and underscores;
-- aliases use letters, digits, ``_`` and ``-``, and are not ``latest`` or a version (``v3``);
 - every model version has a signature with inputs and outputs;
 - ``search_model_versions`` takes a single ``name = '…'`` or ``run_id = '…'`` condition.
+
+(Alias names need no check here: MLflow's client refuses bad ones for every store.)
 
 Select the stand-in with the registry URI ``uc-standin:<path of a SQLite file>`` after calling
 ``register_standin_scheme()``.
@@ -26,7 +27,6 @@ MAX_TAG_KEY = 255
 MAX_TAG_VALUE = 5000
 _TAG_KEY = re.compile(r"[A-Za-z0-9_]+")
 _NAME_PART = re.compile(r"[^\s./\\`\x00-\x1f]+")
-_ALIAS = re.compile(r"[A-Za-z0-9_-]+")
 _SEARCH = re.compile(r"\s*(name|run_id)\s*=\s*'[^']*'\s*")
 
 
@@ -61,15 +61,6 @@ def check_model_name(name: str) -> None:
         raise UnityCatalogRuleError(
             "Unity Catalog registered models have three-level names catalog.schema.model, "
             f"each part without spaces, '.', '/' or control characters. Received: {name!r}"
-        )
-
-
-def check_alias(alias: str) -> None:
-    """Raise unless ``alias`` is an alias Unity Catalog accepts."""
-    if not _ALIAS.fullmatch(alias) or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
-        raise UnityCatalogRuleError(
-            "Unity Catalog aliases use letters, digits, '_' and '-', and are neither 'latest' "
-            f"nor a version like 'v3'. Received: {alias!r}"
         )
 
 
@@ -111,16 +102,16 @@ def _standin_class() -> type:
     class StandInRegistryStore(SqlAlchemyStore):
         """A SQLite registry that refuses what Unity Catalog refuses."""
 
-        def create_registered_model(self, name, tags=None, description=None, **kwargs):
+        def create_registered_model(self, name, *args, **kwargs):
             check_model_name(name)
-            for tag in tags or []:
+            for tag in kwargs.get("tags") or (args[0] if args else None) or []:
                 check_tag_key(tag.key)
-            return super().create_registered_model(name, tags, description, **kwargs)
+            return super().create_registered_model(name, *args, **kwargs)
 
         def create_model_version(self, name, source, *args, **kwargs):
             check_model_name(name)
             check_signature(Model.load(source), source)
-            for tag in kwargs.get("tags") or []:
+            for tag in kwargs.get("tags") or (args[1] if len(args) > 1 else None) or []:
                 check_tag_key(tag.key)
             return super().create_model_version(name, source, *args, **kwargs)
 
@@ -133,10 +124,6 @@ def _standin_class() -> type:
             check_tag_key(tag.key)
             check_tag_value(tag.key, tag.value)
             return super().set_model_version_tag(name, version, tag)
-
-        def set_registered_model_alias(self, name, alias, version):
-            check_alias(alias)
-            return super().set_registered_model_alias(name, alias, version)
 
         def search_model_versions(self, filter_string=None, *args, **kwargs):
             check_search_filter(filter_string)
