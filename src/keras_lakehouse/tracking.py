@@ -75,6 +75,23 @@ def training_run(
         yield run
 
 
+def log_delta_input(location: str, version: int, *, name: str, context: str = "training") -> None:
+    """Lineage the MLflow way: the active run's input is the Delta table ``location`` (a path, or
+    a ``catalog.schema.table`` name) at ``version``. Builds the dataset from its source alone:
+    nothing is read."""
+    import mlflow
+    from mlflow.data.delta_dataset_source import DeltaDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+
+    is_path = "/" in location or ":" in location
+    source = DeltaDatasetSource(
+        path=location if is_path else None,
+        delta_table_name=None if is_path else location,
+        delta_table_version=int(version),
+    )
+    mlflow.log_input(MetaDataset(source, name=name), context=context)
+
+
 def log_history(history: Mapping[str, list[float]]) -> None:
     """Per-epoch metrics, one step per epoch."""
     import mlflow

@@ -34,6 +34,7 @@ class BinaryFilesDataset(AbstractDataset[None, DataFrame]):
     def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None) -> None:
         """Keep the folder's path (local, DBFS or Unity Catalog Volume)."""
         self._protocol, self._path = get_protocol_and_path(filepath)
+        self._path = self._path.rstrip("/")
         self._filepath = filepath
         self.metadata = metadata
 
@@ -51,8 +52,9 @@ class BinaryFilesDataset(AbstractDataset[None, DataFrame]):
             .option("recursiveFileLookup", "true")
             .load(self._filepath)
         )
+        root = _qualified(spark, self._filepath)
         empty = [
-            (self._spark_path(name), _mtime(info), 0, b"")
+            (f"{root}/{PurePosixPath(name).relative_to(self._path)}", _mtime(info), 0, b"")
             for name, info in filesystem.find(self._path, detail=True).items()
             if info.get("size") == 0 and not _hidden(name, self._path)
         ]
@@ -68,11 +70,19 @@ class BinaryFilesDataset(AbstractDataset[None, DataFrame]):
     def _describe(self) -> dict[str, Any]:
         return {"filepath": self._filepath}
 
-    def _spark_path(self, name: str) -> str:
-        """The path as Spark's file source spells it (``file:/abs/path`` locally)."""
-        if self._protocol == "file":
-            return f"file:{name}"
-        return f"{self._protocol}:/{name}" if name.startswith("/") else f"{self._protocol}://{name}"
+def _qualified(spark: Any, folder: str) -> str:
+    """``folder`` as Spark's file source spells the paths under it: Hadoop's qualified path
+    (``file:/abs/path`` locally, ``dbfs:/Volumes/...`` for a Volume on Databricks), so a zero-byte
+    file's key is spelled like every other file's. Without a JVM (Spark Connect) the Volume and
+    local spellings are rebuilt by hand."""
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is None:
+        protocol, path = get_protocol_and_path(folder)
+        scheme = "dbfs" if path.startswith("/Volumes/") else protocol
+        return f"{scheme}:{path}" if path.startswith("/") else f"{scheme}://{path}"
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(folder)
+    filesystem = hadoop_path.getFileSystem(spark._jsc.hadoopConfiguration())
+    return str(filesystem.makeQualified(hadoop_path).toString()).rstrip("/")
 
 
 def _hidden(name: str, root: str) -> bool:

@@ -16,7 +16,7 @@ from keras_lakehouse.loader import DeltaSnapshot, ImageColumns, TextColumns, rea
 from keras_lakehouse.models import build_cnn, build_lstm, compile_model
 from keras_lakehouse.params import ImagePreprocessingParams, TrainingParams
 from keras_lakehouse.serving import IMAGE_COLUMN, TEXT_COLUMN, ServingSpec, log_serving_model
-from keras_lakehouse.tracking import log_history, training_run
+from keras_lakehouse.tracking import log_delta_input, log_history, training_run
 from keras_lakehouse.training import TrainingJob, evaluate, train, use_mixed_precision_on_gpu
 
 logger = logging.getLogger(__name__)
@@ -168,6 +168,7 @@ def _train_and_log(
         "mixed_precision": mixed_precision,
     }
     with training_run(job.name, params=run_params, tags=lineage) as run:
+        log_delta_input(snapshot.location, snapshot.version, name=f"{job.name}_silver")
         model, history = train(
             job,
             snapshot,
