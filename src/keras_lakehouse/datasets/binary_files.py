@@ -70,6 +70,7 @@ class BinaryFilesDataset(AbstractDataset[None, DataFrame]):
     def _describe(self) -> dict[str, Any]:
         return {"filepath": self._filepath}
 
+
 def _qualified(spark: Any, folder: str) -> str:
     """``folder`` as Spark's file source spells the paths under it: Hadoop's qualified path
     (``file:/abs/path`` locally, ``dbfs:/Volumes/...`` for a Volume on Databricks), so a zero-byte
