@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -22,23 +23,31 @@ from pyspark.sql import functions as F  # noqa: N812
 
 pytestmark = pytest.mark.slow
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"cnn": "keras_lakehouse_cnn", "lstm": "keras_lakehouse_lstm"}
 ROWS = 12
 
 
 @pytest.fixture(scope="module")
 def serving_venv(tmp_path_factory) -> Path:
-    """A new virtual environment with the champion CNN's requirements.txt and nothing else."""
+    """A new virtual environment with the champion CNN's requirements.txt, no keras_lakehouse.
+
+    Plus full ``mlflow`` at the model's mlflow-skinny version: the suite's registry is SQLite,
+    which needs MLflow's SQL store to resolve ``models:/…`` (on Databricks, mlflow-skinny's Unity
+    Catalog client does that). The project's lock constrains what the requirements leave open
+    (MLflow 3.0.1 breaks with today's newest SQLAlchemy)."""
     uv = Path(sys.executable).parent / "uv"
     venv = tmp_path_factory.mktemp("serving") / "venv"
     model = Path(mlflow.artifacts.download_artifacts(f"models:/{MODELS['cnn']}@champion"))
     requirements = (model / "requirements.txt").read_text()
     assert "keras_lakehouse" not in requirements
+    skinny = next(line for line in requirements.splitlines() if line.startswith("mlflow-skinny=="))
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
     subprocess.run([str(uv), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
     subprocess.run(
         [str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-         "-r", str(model / "requirements.txt")],
+         "-r", str(model / "requirements.txt"), skinny.replace("mlflow-skinny", "mlflow"),
+         "-c", str(PROJECT_ROOT / "requirements.lock")],
         check=True, env=env, timeout=900,
     )  # fmt: skip
     missing = subprocess.run(
@@ -49,9 +58,14 @@ def serving_venv(tmp_path_factory) -> Path:
     return venv
 
 
-def serving_env() -> dict[str, str]:
+def serving_env(venv: Path) -> dict[str, str]:
+    """The serving venv first on the PATH (the scoring server execs `uvicorn` from it)."""
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
-    return env | {"TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri()}
+    return env | {
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri(),
+        "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +135,7 @@ def test_champion_loads_without_the_package_and_predicts_like_the_saved_model(
     }
     done = subprocess.run(
         [str(serving_venv / "bin" / "python"), "-c", LOAD_AND_PREDICT],
-        input=json.dumps(payload), capture_output=True, text=True, env=serving_env(),
+        input=json.dumps(payload), capture_output=True, text=True, env=serving_env(serving_venv),
         cwd=serving_venv, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
@@ -178,7 +192,7 @@ def test_scoring_server_answers_model_serving_requests(serving_venv, test_items,
         with log.open("w") as handle:
             servers[key] = (
                 subprocess.Popen(
-                    command, stdout=handle, stderr=subprocess.STDOUT, env=serving_env(),
+                    command, stdout=handle, stderr=subprocess.STDOUT, env=serving_env(serving_venv),
                     cwd=tmp_path, start_new_session=True,
                 ),
                 port,
@@ -196,8 +210,8 @@ def test_scoring_server_answers_model_serving_requests(serving_venv, test_items,
             "lstm": post(servers["lstm"][1], {"inputs": {"text": test_items["texts"]}}),
         }
     finally:
-        for server, _, _ in servers.values():
-            server.terminate()
+        for server, _, _ in servers.values():  # the server and its uvicorn worker
+            os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=60)
     for key, answer in answers.items():
         rows = answer["predictions"]
