@@ -175,17 +175,22 @@ def test_the_lock_is_universal_and_hashed_and_make_requires_the_hashes() -> None
 
 # ---- the wheel on the runtime's Python --------------------------------------------------------
 def runtime_python() -> str:
-    """A Python of the runtime's minor version on this machine (pyenv, or the PATH)."""
+    """A working Python of the runtime's minor version on this machine (pyenv, or the PATH; a
+    pyenv shim of a version that is not selected does not count)."""
     wanted = minor(RUNTIME["python"])
-    candidates = [shutil.which(f"python{wanted}")]
-    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{wanted}.*/bin/python")))
-    found = next((path for path in candidates if path), None)
-    if found is None:
-        pytest.fail(
-            f"No Python {wanted} (the runtime's) on this machine: install python{wanted} "
-            "or a pyenv version, to check that the wheel installs there."
-        )
-    return found
+    candidates = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{wanted}.*/bin/python")))
+    candidates += [shutil.which(f"python{wanted}") or ""]
+    for path in filter(None, candidates):
+        probe = subprocess.run(
+            [path, "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if probe.returncode == 0 and probe.stdout.strip() == wanted:
+            return path
+    pytest.fail(
+        f"No Python {wanted} (the runtime's) on this machine: install python{wanted} "
+        "or a pyenv version, to check that the wheel installs there."
+    )
 
 
 @pytest.mark.slow
