@@ -193,43 +193,87 @@ def runtime_python() -> str:
     )
 
 
+def resolve_wheel(wheel: Path, python: Path, pins: dict[str, str], folder: Path):
+    """``uv pip compile`` of the wheel for ``python`` with ``pins`` as constraints."""
+    uv = Path(sys.executable).parent / "uv"
+    constraints = folder / f"constraints-{len(list(folder.glob('constraints-*')))}.txt"
+    constraints.write_text("\n".join(f"{name}=={version}" for name, version in pins.items()))
+    return subprocess.run(
+        [str(uv), "pip", "compile", "--python", str(python), "--quiet",
+         "--no-header", "--no-annotate", "-c", str(constraints), "-"],
+        input=f"keras_lakehouse @ {wheel.as_uri()}\n",
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+def resolved_versions(result: subprocess.CompletedProcess) -> dict[str, str]:
+    pairs = (line.split("==", 1) for line in result.stdout.splitlines() if "==" in line)
+    return {canonicalize_name(name): version.strip() for name, version in pairs}
+
+
+@pytest.fixture(scope="module")
+def runtime_venv(tmp_path_factory) -> Path:
+    """A virtual environment of the runtime's Python; returns its interpreter."""
+    uv = Path(sys.executable).parent / "uv"
+    venv = tmp_path_factory.mktemp("runtime") / "venv"
+    subprocess.run(
+        [str(uv), "venv", "--quiet", "--python", runtime_python(), str(venv)], check=True
+    )
+    return venv / "bin" / "python"
+
+
 @pytest.mark.slow
 def test_the_wheel_installs_on_the_runtime_without_replacing_its_packages(
-    built_package, tmp_path: Path
+    built_package, runtime_venv, tmp_path: Path
 ) -> None:
     """In a virtual environment of the runtime's Python, the wheel resolves against the
     runtime's preinstalled versions pinned as constraints (less the allowed upgrades): it fits
     without replacing any of them, and brings what the runtime lacks."""
-    uv = Path(sys.executable).parent / "uv"
-    venv = tmp_path / "runtime-venv"
-    subprocess.run(
-        [str(uv), "venv", "--quiet", "--python", runtime_python(), str(venv)], check=True
-    )
-    constraints = tmp_path / "runtime.txt"
-    pins = preinstalled()
-    constraints.write_text(
-        "\n".join(f"{name}=={version}" for name, version in pins.items() if name not in MAY_REPLACE)
-    )
-    resolved = subprocess.run(
-        [str(uv), "pip", "compile", "--python", str(venv / "bin" / "python"), "--quiet",
-         "--no-header", "--no-annotate", "-c", str(constraints), "-"],
-        input=f"keras_lakehouse @ {built_package.wheel.as_uri()}\n",
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+    pins = {name: version for name, version in preinstalled().items() if name not in MAY_REPLACE}
+    resolved = resolve_wheel(built_package.wheel, runtime_venv, pins, tmp_path)
     assert resolved.returncode == 0, (
         "The wheel does not install on the runtime without replacing its packages:\n"
         + resolved.stderr[-4000:]
     )
-    versions = dict(line.split("==", 1) for line in resolved.stdout.splitlines() if "==" in line)
-    versions = {canonicalize_name(name): version.strip() for name, version in versions.items()}
+    versions = resolved_versions(resolved)
+    all_pins = preinstalled()
     replaced = {
-        name: (pins[name], version)
+        name: (all_pins[name], version)
         for name, version in versions.items()
-        if name in pins and Version(version) != Version(pins[name])
+        if name in all_pins and Version(version) != Version(all_pins[name])
     }
     assert set(replaced) <= MAY_REPLACE, replaced
     assert versions["tensorflow"] == pins["tensorflow"]
     assert versions["mlflow-skinny"] == pins["mlflow-skinny"]
-    brought = set(versions) - set(pins)
+    brought = set(versions) - set(all_pins)
     assert {"kedro", "great-expectations", "kedro-datasets"} <= brought
     assert not brought & (DEV_ONLY | {"pyspark", "delta-spark", "mlflow"})
+
+
+@pytest.mark.slow
+def test_on_a_runtime_without_tensorflow_the_wheel_brings_it(
+    built_package, runtime_venv, tmp_path: Path
+) -> None:
+    """Databricks Runtime 19 ML ships no TensorFlow or Keras: the wheel must bring them."""
+    dropped = {"tensorflow", "keras", "tf-keras", "tensorboard", "tensorflow-estimator"}
+    pins = {
+        name: version
+        for name, version in preinstalled().items()
+        if name not in MAY_REPLACE | dropped
+    }
+    resolved = resolve_wheel(built_package.wheel, runtime_venv, pins, tmp_path)
+    assert resolved.returncode == 0, resolved.stderr[-4000:]
+    assert {"tensorflow", "keras"} <= set(resolved_versions(resolved))
+
+
+@pytest.mark.slow
+def test_a_runtime_the_wheel_does_not_fit_fails_the_resolution(
+    built_package, runtime_venv, tmp_path: Path
+) -> None:
+    """The check can fail: a runtime with pandas 1.5 (below the wheel's range) does not resolve."""
+    pins = {name: version for name, version in preinstalled().items() if name not in MAY_REPLACE}
+    resolved = resolve_wheel(
+        built_package.wheel, runtime_venv, pins | {"pandas": "1.5.3"}, tmp_path
+    )
+    assert resolved.returncode != 0
+    assert "pandas" in resolved.stderr
