@@ -73,9 +73,10 @@ def register_and_promote(
         client.set_tag(run_id, DECISION_TAG, REJECTED)
         client.set_tag(run_id, REASON_TAG, str(error))
         raise
-    version = (
-        _version_of_run(client, name, run_id) or mlflow.register_model(model_uri, name).version
-    )
+    version = _version_of_run(client, name, run_id)
+    if version is None:
+        version = str(mlflow.register_model(model_uri, name).version)
+    _record_digest(client, name, version)
     try:
         current = client.get_model_version_by_alias(name, alias)
     except MlflowException:
@@ -121,6 +122,21 @@ def register_and_promote(
         client.set_registered_model_alias(name, alias, version)
     logger.info("%s v%s: %s (%s).", name, version, decision, reason)
     return report | {"decision": decision, "reason": reason}
+
+
+def _record_digest(client: Any, name: str, version: str) -> None:
+    """Tag the version with the SHA-256 of its files (``integrity.DIGEST_TAG``), once."""
+    import tempfile
+
+    import mlflow
+
+    from keras_lakehouse.integrity import DIGEST_TAG, folder_digest
+
+    if client.get_model_version(name, version).tags.get(DIGEST_TAG):
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=folder)
+        client.set_model_version_tag(name, version, DIGEST_TAG, folder_digest(folder))
 
 
 def _version_of_run(client: Any, name: str, run_id: str) -> str | None:

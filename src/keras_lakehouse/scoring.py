@@ -4,20 +4,28 @@ The alias is resolved once on the driver (every partition uses the same version,
 alias moves mid-job), the model's files are downloaded once on the driver into a folder the
 executors can read (a local folder here, a Volume on Databricks), and each partition loads the
 model once and scores its Arrow batches with ``mapInPandas``.
+
+The cache folder is named for what it holds (version, run and content digest), filled through a
+temporary folder and an atomic rename, and checked against the digest recorded at registration
+whenever it is used (``integrity``): a half-written, stale or changed copy is never loaded.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
+from keras_lakehouse.integrity import DIGEST_TAG, require_digest, verify_model_folder
 from keras_lakehouse.serving import CLASS_PREFIX, LABEL_COLUMN, PROBABILITY_COLUMN
 
 logger = logging.getLogger(__name__)
@@ -51,6 +59,14 @@ class ModelVersion:
     name: str
     version: str
     path: str
+    digest: str  # integrity.DIGEST_TAG, checked before every load
+
+    def load(self) -> Any:
+        """The MLflow model, after checking its files and code (``integrity``)."""
+        import mlflow
+
+        verify_model_folder(self.path, self.digest, model=f"{self.name} v{self.version}")
+        return mlflow.pyfunc.load_model(self.path)
 
 
 def fetch_model(name: str, alias: str, cache_dir: str | Path) -> ModelVersion:
@@ -75,14 +91,40 @@ def fetch_model(name: str, alias: str, cache_dir: str | Path) -> ModelVersion:
 
 
 def fetch_version(name: str, version: str, cache_dir: str | Path) -> ModelVersion:
-    """Download ``models:/name/version`` under ``cache_dir/<name>/<version>`` (kept for reuse)."""
-    import mlflow
+    """Download ``models:/name/version`` once into ``cache_dir``, verified (see module doc).
 
-    target = Path(cache_dir) / name / version
-    if not (target / "MLmodel").exists():
-        target.mkdir(parents=True, exist_ok=True)
-        mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(target))
-    return ModelVersion(name=name, version=version, path=str(target.resolve()))
+    Raises:
+        LookupError: When the version does not exist (any more).
+        ModelIntegrityError: When the files differ from the registered digest, carry code this
+            package has not reviewed, or the version has no digest.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = mlflow.MlflowClient().get_model_version(name, version)
+    except MlflowException as error:  # e.g. deleted after the alias was resolved
+        raise LookupError(
+            f"{name} v{version} cannot be fetched from {mlflow.get_registry_uri()}: {error.message}"
+        ) from error
+    label = f"{name} v{version}"
+    expected = require_digest(found.tags.get(DIGEST_TAG), model=label)
+    target = Path(cache_dir) / name / f"v{version}-{(found.run_id or 'norun')[:8]}-{expected[:16]}"
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(staging))
+            verify_model_folder(staging, expected, model=label)
+            try:
+                staging.rename(target)
+            except OSError:
+                if not target.is_dir():  # not a concurrent download that finished first
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    verify_model_folder(target, expected, model=label)
+    return ModelVersion(name=name, version=version, path=str(target.resolve()), digest=expected)
 
 
 def score(
@@ -102,12 +144,9 @@ def score(
         modality: ``image`` or ``text`` (a column of the output).
         key, source, input_column: Column names in ``frame``.
     """
-    path = model.path
 
     def predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        import mlflow
-
-        loaded = mlflow.pyfunc.load_model(path)  # once per partition
+        loaded = model.load()  # once per partition, verified
         for batch in batches:
             output = loaded.predict(pd.DataFrame({input_column: batch[input_column]}))
             classes = [column for column in output.columns if column.startswith(CLASS_PREFIX)]

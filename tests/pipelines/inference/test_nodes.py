@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 from keras_lakehouse.datasets import BinaryFilesDataset, DeltaTableDataset
 from keras_lakehouse.models import build_cnn, compile_model
 from keras_lakehouse.pipelines.inference import nodes
+from keras_lakehouse.registry import register_and_promote
 from keras_lakehouse.serving import Scorer, ServingSpec, log_serving_model
 
 IMAGE_PARAMS = {
@@ -47,8 +48,16 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> dict:
     mlflow.set_experiment("inference-tests")
     with mlflow.start_run():
         info = log_serving_model(model, spec, pd.DataFrame({"image": [png((255, 0, 0))]}))
-    version = mlflow.register_model(info.model_uri, MODEL_NAME).version
-    mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", version)
+    version = register_and_promote(  # the gate: records the digest, sets the alias
+        name=MODEL_NAME,
+        model_uri=info.model_uri,
+        run_id=info.run_id,
+        metric="macro_f1",
+        value=1.0,
+        floor=0.0,
+        min_delta=0.0,
+        champion_metric=lambda version: 0.0,
+    )["version"]
     cache = tmp_path_factory.mktemp("serving_cache")
     return {
         "serving": {"alias": "champion", "model_cache_dir": str(cache)},
@@ -120,3 +129,20 @@ def test_scoring_without_a_champion_says_what_to_run(spark: SparkSession, tmp_pa
             {"alias": "champion", "model_cache_dir": str(tmp_path)},
             {"image_model": "never_registered", "text_model": "x"},
         )
+
+
+def test_a_version_deleted_after_the_alias_resolved_fails_before_scoring(
+    spark: SparkSession, tmp_path: Path, champion: dict, monkeypatch
+) -> None:
+    """The alias resolves to a version that is gone by the time it is fetched: a clear error,
+    and nothing is scored (so nothing can be written)."""
+    resolved = mlflow.MlflowClient().get_model_version_by_alias(MODEL_NAME, "champion")
+    gone = type(resolved)(name=MODEL_NAME, version="999", creation_timestamp=0)
+    monkeypatch.setattr(
+        mlflow.MlflowClient, "get_model_version_by_alias", lambda self, name, alias: gone
+    )
+    frame = spark.createDataFrame([("k", "p", b"")], "key string, path string, content binary")
+    serving = champion["serving"] | {"model_cache_dir": str(tmp_path)}
+    with pytest.raises(LookupError, match=r"v999 .*cannot be fetched"):
+        nodes.score_images(frame, serving, champion["inference"])
+    assert not list(tmp_path.rglob("MLmodel"))
