@@ -67,10 +67,11 @@ viz: setup  ## Open the pipeline graph (kedro viz; no Spark session, no network)
 bench: setup  ## Benchmark the training loader (input, memory, handoff) into benchmarks/results
 	$(BIN)/python benchmarks/bench.py
 
-package: setup  ## Build the wheel and the conf tarball into dist/ (kedro package)
+package: setup  ## Build the wheel, the conf tarball and the SBOM (sbom.cdx.json) into dist/
 	rm -f dist/keras_lakehouse-*.whl dist/conf-keras_lakehouse.tar.gz  # one wheel: dist/*.whl
 	$(BIN)/kedro package
-	@ls -1 dist/keras_lakehouse-*.whl dist/conf-keras_lakehouse.tar.gz
+	$(BIN)/python -m keras_lakehouse.sbom --output dist/sbom.cdx.json  # CycloneDX, of .venv
+	@ls -1 dist/keras_lakehouse-*.whl dist/conf-keras_lakehouse.tar.gz dist/sbom.cdx.json
 
 lock: setup  ## Re-resolve requirements.lock against the target runtime (runtime/; needs the network)
 	UV=$(BIN)/uv bash scripts/lock.sh

@@ -56,6 +56,15 @@ def test_metrics_reports_plots_and_mlflow_runs(trained_project) -> None:
         artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "evaluation")}
         assert "evaluation/confusion_matrix.png" in artifacts
         assert run.data.tags["champion_decision"] == registration["decision"]
+        # Lineage the MLflow way, and the environment's SBOM beside the model.
+        (data_input,) = run.inputs.dataset_inputs
+        assert json.loads(data_input.dataset.source)["delta_table_version"] == int(
+            run.data.tags["input.delta_version"]
+        )
+        top = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+        assert "sbom.cdx.json" in top
+        version = mlflow.MlflowClient().get_model_version(name, registration["version"])
+        assert len(version.tags["content_sha256"]) == 64
 
 
 def registration_run(name: str, version: str) -> str:

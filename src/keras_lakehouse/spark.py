@@ -10,6 +10,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from keras_lakehouse.jars import delta_jars
+
 logger = logging.getLogger(__name__)
 
 DATABRICKS_RUNTIME_VARIABLE = "DATABRICKS_RUNTIME_VERSION"
@@ -29,10 +31,11 @@ def get_or_create_spark(config: Mapping[str, Any], *, app_name: str) -> SparkSes
     the project ever calls ``spark.stop()``: on a cluster that would end the session for every
     notebook and job attached to it.
 
-    Locally the settings come from ``conf/<env>/spark.yml``. Delta's jars are resolved from Maven
-    Central by Spark's own resolver (``spark.jars.packages``) at the first start and cached under
-    ``~/.ivy2*``; a config that already sets ``spark.jars`` (jars fetched by hand, for an
-    offline machine) is used as it is.
+    Locally the settings come from ``conf/<env>/spark.yml``. Delta's jars are pinned by SHA-256
+    (``keras_lakehouse.jars``): fetched once into ``~/.cache/keras_lakehouse/jars``, verified at
+    every start and passed as ``spark.jars``, with no resolver (no ``spark.jars.packages``). A
+    config that already sets ``spark.jars`` (jars fetched by hand, for an offline machine) is used
+    as it is.
 
     Args:
         config: Spark properties, e.g. ``{"spark.master": "local[*]"}``.
@@ -54,9 +57,8 @@ def get_or_create_spark(config: Mapping[str, Any], *, app_name: str) -> SparkSes
     for key, value in config.items():
         builder = builder.config(key, _spark_value(value))
     if "spark.jars" not in config:
-        from delta import configure_spark_with_delta_pip
-
-        builder = configure_spark_with_delta_pip(builder)
+        # Before the JVM starts: a mismatch or a bad jar fails here, with its reason.
+        builder = builder.config("spark.jars", ",".join(str(path) for path in delta_jars()))
     session = builder.getOrCreate()
     logger.info(
         "Local Spark %s session ready (master=%s).", session.version, session.sparkContext.master

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from keras_lakehouse.redaction import redact_uri
+
 logger = logging.getLogger(__name__)
 
 TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
@@ -39,7 +41,12 @@ def configure_tracking(config: Mapping[str, Any], *, project_path: Path) -> str:
             artifacts = (project_path / "mlruns").as_uri()
         mlflow.create_experiment(name, artifact_location=str(artifacts) if artifacts else None)
     mlflow.set_experiment(name)
-    logger.info("MLflow: tracking %s, registry %s, experiment %r", uri, registry, name)
+    logger.info(
+        "MLflow: tracking %s, registry %s, experiment %r",
+        redact_uri(uri),
+        redact_uri(registry),
+        name,
+    )
     return uri
 
 

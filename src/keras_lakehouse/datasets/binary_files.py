@@ -11,6 +11,7 @@ import fsspec
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 from pyspark.sql import DataFrame
 
+from keras_lakehouse.redaction import redact_uri
 from keras_lakehouse.spark import active_session
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class BinaryFilesDataset(AbstractDataset[None, DataFrame]):
             if info.get("size") == 0 and not _hidden(name, self._path)
         ]
         if empty:
-            logger.info("%d zero-byte file(s) under %s", len(empty), self._filepath)
+            logger.info("%d zero-byte file(s) under %s", len(empty), redact_uri(self._filepath))
             frame = frame.unionByName(spark.createDataFrame(empty, frame.schema))
         return frame
 
@@ -68,7 +69,7 @@ class BinaryFilesDataset(AbstractDataset[None, DataFrame]):
         raise DatasetError(f"{self} is read-only.")
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath}
+        return {"filepath": redact_uri(self._filepath)}
 
 
 def _qualified(spark: Any, folder: str) -> str:

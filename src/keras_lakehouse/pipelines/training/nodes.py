@@ -15,6 +15,7 @@ from keras_lakehouse.imaging import pixels_to_array
 from keras_lakehouse.loader import DeltaSnapshot, ImageColumns, TextColumns, read_split
 from keras_lakehouse.models import build_cnn, build_lstm, compile_model
 from keras_lakehouse.params import ImagePreprocessingParams, TrainingParams
+from keras_lakehouse.sbom import log_sbom
 from keras_lakehouse.serving import IMAGE_COLUMN, TEXT_COLUMN, ServingSpec, log_serving_model
 from keras_lakehouse.tracking import log_delta_input, log_history, training_run
 from keras_lakehouse.training import TrainingJob, evaluate, train, use_mixed_precision_on_gpu
@@ -175,6 +176,7 @@ def _train_and_log(
             strategy=settings.strategy,
             num_devices=settings.num_devices,
             num_workers=settings.num_workers,
+            allow_open_grpc_ports_locally=settings.allow_open_grpc_ports_locally,
         )
         log_history(history)
         metrics = evaluate(job, model, snapshot)
@@ -184,6 +186,7 @@ def _train_and_log(
         for name, value in artifacts.items():
             mlflow.log_dict(value, name)
         logged = log_serving_model(model, spec, example)
+        log_sbom()  # the environment it was trained in, beside the model (sbom.cdx.json)
     logger.info("%s: %s", job.name, metrics)
     tracking = {"run_id": run.info.run_id, "model_uri": logged.model_uri}
     return model, {"history": history, **metrics, "input": lineage, "mlflow": tracking}
