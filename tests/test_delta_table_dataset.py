@@ -122,3 +122,40 @@ def test_compression_setting_is_restored_after_the_write(
     written = pq.ParquetFile(next((tmp_path / "c").glob("*.parquet")))
     assert written.metadata.row_group(0).column(0).compression == "UNCOMPRESSED"
     assert spark.conf.get(key) == before
+
+
+def test_data_without_a_delta_log_is_never_overwritten(spark: SparkSession, tmp_path: Path) -> None:
+    """A table folder that lost its _delta_log (or holds other files) is an error naming the
+    path; before, the MERGE fell back to an overwrite with overwriteSchema."""
+    import shutil
+
+    path = tmp_path / "bronze"
+    dataset = DeltaTableDataset(filepath=str(path), write_mode="merge", merge_keys=["key"])
+    dataset.save(frame(spark, ROWS))
+    shutil.rmtree(path / "_delta_log")
+    files = sorted(p.name for p in path.iterdir())
+    with pytest.raises(DatasetError, match=r"bronze holds files but no Delta log"):
+        dataset.save(frame(spark, [("c", 3)]))
+    assert sorted(p.name for p in path.iterdir()) == files
+
+
+def test_merge_creates_a_missing_table_and_a_lost_race_merges(
+    spark: SparkSession, tmp_path: Path, monkeypatch
+) -> None:
+    """First run: the table is created. If another run creates it between the existence check
+    and the write (the first-run race), the write becomes a MERGE: nothing is duplicated."""
+    path = str(tmp_path / "race")
+    dataset = DeltaTableDataset(filepath=path, write_mode="merge", merge_keys=["key"])
+    other = DeltaTableDataset(filepath=path, write_mode="merge", merge_keys=["key"])
+    other.save(frame(spark, [("a", 1), ("z", 9)]))  # the other run won
+    calls: list[bool] = []
+    real_exists = DeltaTableDataset._exists
+
+    def exists_after_our_check(self) -> bool:
+        calls.append(True)
+        return len(calls) > 1 and real_exists(self)  # we looked before the other run committed
+
+    monkeypatch.setattr(DeltaTableDataset, "_exists", exists_after_our_check)
+    dataset.save(frame(spark, ROWS))
+    assert len(calls) == 2  # the write found the table, looked again, and merged
+    assert sorted(row.key for row in dataset.load().collect()) == ["a", "b", "z"]

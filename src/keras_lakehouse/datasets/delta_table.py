@@ -11,6 +11,7 @@ from typing import Any, Literal
 from kedro.io.core import AbstractDataset, DatasetError
 from pyspark.sql import DataFrame, SparkSession
 
+from keras_lakehouse.redaction import redact_uri
 from keras_lakehouse.spark import active_session
 
 logger = logging.getLogger(__name__)
@@ -114,11 +115,43 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
             _session_conf(COMPRESSION_CONF, self._compression),
             _session_conf(MAX_RECORDS_CONF, self._max_records),
         ):
-            if self._write_mode == "merge" and self._exists():
-                self._merge(data)
+            if self._write_mode == "merge":
+                self._create_or_merge(data)
             else:
                 mode = "append" if self._write_mode == "append" else "overwrite"
                 self._write(data, mode=mode)
+
+    def _create_or_merge(self, data: DataFrame) -> None:
+        """MERGE into the table; create it when there is none. Never overwrites on doubt: a
+        folder with files but no Delta log is an error, and a table another run created after
+        the existence check (the first-run race) is merged into, not replaced."""
+        if self._exists():
+            self._merge(data)
+            return
+        self._refuse_files_without_log()
+        try:
+            self._write(data, mode="errorifexists")
+        except Exception as error:
+            if not self._exists():
+                raise
+            logger.info("%s was created by another run meanwhile: merging. (%s)", self, error)
+            self._merge(data)
+
+    def _refuse_files_without_log(self) -> None:
+        if self._filepath is None:
+            return
+        import fsspec
+        from kedro.io.core import get_protocol_and_path
+
+        protocol, path = get_protocol_and_path(self._filepath)
+        filesystem = fsspec.filesystem(protocol)
+        entries = filesystem.ls(path) if filesystem.exists(path) else []
+        if entries and not any(PurePosixPath(entry).name == "_delta_log" for entry in entries):
+            raise DatasetError(
+                f"{redact_uri(self._filepath)} holds files but no Delta log (_delta_log "
+                "missing or unreadable): refusing to overwrite it. Restore the log, or move the "
+                "folder away to start the table afresh."
+            )
 
     def _exists(self) -> bool:
         spark = _spark()
@@ -130,7 +163,7 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
 
     def _describe(self) -> dict[str, Any]:
         return {
-            "filepath": self._filepath,
+            "filepath": None if self._filepath is None else redact_uri(self._filepath),
             "table": self._table,
             "write_mode": self._write_mode,
             "merge_keys": self._merge_keys,
@@ -257,7 +290,7 @@ class DeltaSnapshotDataset(AbstractDataset[None, Any]):
         raise DatasetError(f"{self} is read-only.")
 
     def _describe(self) -> dict[str, Any]:
-        return {"location": self._delta.location}
+        return {"location": redact_uri(self._delta.location)}
 
 
 def _split_counts(paths: list[str]) -> dict[str, int]:
