@@ -101,7 +101,9 @@ def job() -> TrainingJob:
 @pytest.fixture(scope="module")
 def multi_worker_run(spark, job, snapshot, tmp_path_factory) -> tuple:
     model_dir = tmp_path_factory.mktemp("multi_worker_model")
-    model, history = train_multi_worker(job, snapshot, num_workers=2, model_dir=str(model_dir))
+    model, history = train_multi_worker(
+        job, snapshot, num_workers=2, model_dir=str(model_dir), allow_open_grpc_ports_locally=True
+    )
     return model, history, model_dir
 
 
@@ -135,7 +137,7 @@ def test_more_workers_than_task_slots_is_refused(spark, job, snapshot) -> None:
     with pytest.raises(
         ValueError, match="num_workers=3 needs 3 Spark task slots; this session has 2"
     ):
-        train_multi_worker(job, snapshot, num_workers=3)
+        train_multi_worker(job, snapshot, num_workers=3, allow_open_grpc_ports_locally=True)
 
 
 def test_task_slot_check_rejects_zero_workers() -> None:
@@ -170,7 +172,7 @@ def test_without_a_spark_session_the_error_says_so(monkeypatch, job, snapshot) -
 
     monkeypatch.setattr(SparkSession, "getActiveSession", staticmethod(lambda: None))
     with pytest.raises(RuntimeError, match="needs an active Spark session"):
-        train_multi_worker(job, snapshot, num_workers=2)
+        train_multi_worker(job, snapshot, num_workers=2, allow_open_grpc_ports_locally=True)
 
 
 def _report(index: int, checksum: float) -> WorkerReport:
@@ -247,4 +249,9 @@ def test_a_failing_worker_fails_the_run_instead_of_hanging(spark, job, snapshot)
 
     failing = dataclasses.replace(job, build=build_fails_on_worker_one)
     with pytest.raises(Exception, match=r"(?s)TensorFlow worker 1 .*fails on purpose"):
-        train_multi_worker(failing, snapshot, num_workers=2)
+        train_multi_worker(failing, snapshot, num_workers=2, allow_open_grpc_ports_locally=True)
+
+
+def test_multi_worker_on_a_local_master_needs_the_opt_in_naming_the_risk(job, snapshot) -> None:
+    with pytest.raises(ValueError, match=r"unauthenticated.*allow_open_grpc_ports_locally=true"):
+        train_multi_worker(job, snapshot, num_workers=2)

@@ -158,7 +158,13 @@ def test_multi_worker_cnn_matches_the_single_worker_accuracy(two_runs) -> None:
         bootstrap_project(project)
         with KedroSession.create(
             project_path=project,
-            runtime_params={"training": {"strategy": "multi_worker", "num_workers": 2}},
+            runtime_params={
+                "training": {
+                    "strategy": "multi_worker",
+                    "num_workers": 2,
+                    "allow_open_grpc_ports_locally": True,
+                }
+            },
         ) as session:
             session.run(pipeline_names=["training"], namespaces=["image"])
     multi = json.loads(metrics_file.read_text())

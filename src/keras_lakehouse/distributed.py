@@ -92,6 +92,7 @@ def train_multi_worker(
     *,
     num_workers: int,
     model_dir: str | None = None,
+    allow_open_grpc_ports_locally: bool = False,
 ) -> tuple[keras.Model, History]:
     """Train ``job`` with ``MultiWorkerMirroredStrategy`` across Spark barrier tasks.
 
@@ -106,6 +107,8 @@ def train_multi_worker(
         model_dir: Directory of the driver (e.g. a Volume path) where the chief's model
             (``model.keras``) and the history (``history.json``) are kept. ``None``: a temporary
             directory, removed once the model is loaded.
+        allow_open_grpc_ports_locally: On a local Spark master, train only when this is set:
+            each worker's gRPC server listens on every interface, unauthenticated.
 
     Returns:
         The trained model, loaded in this process, and its history per epoch (``loss``,
@@ -118,11 +121,20 @@ def train_multi_worker(
     import keras
 
     spark = active_session("Multi-worker training (Spark barrier tasks)")
+    loopback = spark.sparkContext.master.startswith("local")
+    if loopback and not allow_open_grpc_ports_locally:
+        raise ValueError(
+            "training.strategy=multi_worker on a local Spark master would open unauthenticated, "
+            "unencrypted TensorFlow gRPC ports on every network interface of this machine "
+            "(0.0.0.0, hard-coded in TensorFlow) while training runs. Set "
+            "training.allow_open_grpc_ports_locally=true to accept that on a trusted network, "
+            "or use strategy default/mirrored here and multi_worker on a cluster."
+        )
     check_task_slots(num_workers, spark.sparkContext.defaultParallelism)
     plan = WorkerPlan(
         payload=_pickle((job, snapshot)),
         num_workers=num_workers,
-        loopback=spark.sparkContext.master.startswith("local"),
+        loopback=loopback,
         dtype_policy=keras.config.dtype_policy().name,
     )
     reports, model_file = _run_barrier_stage(spark.sparkContext, plan)

@@ -186,6 +186,9 @@ class TrainingParams(StrictModel):
     strategy: Literal["default", "mirrored", "multi_worker"]
     num_devices: int = Field(gt=0)
     num_workers: int = Field(gt=0)
+    # multi_worker outside a cluster (a local Spark master): TensorFlow's gRPC servers listen
+    # on every interface, unauthenticated and unencrypted, while training runs. Off unless set.
+    allow_open_grpc_ports_locally: bool = False
     cnn: CnnParams
     lstm: LstmParams
 

@@ -132,6 +132,7 @@ def train(
     strategy: str,
     num_devices: int,
     num_workers: int,
+    allow_open_grpc_ports_locally: bool = False,
     callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> tuple[keras.Model, History]:
     """Train ``job`` on the train split, early-stopping on the val split.
@@ -147,7 +148,12 @@ def train(
         # the learning rate and the results stay those of a single-worker run.
         per_worker = max(1, job.fit.batch_size // num_workers)
         sharded = replace(job, fit=job.fit.model_copy(update={"batch_size": per_worker}))
-        return train_multi_worker(sharded, snapshot, num_workers=num_workers)
+        return train_multi_worker(
+            sharded,
+            snapshot,
+            num_workers=num_workers,
+            allow_open_grpc_ports_locally=allow_open_grpc_ports_locally,
+        )
     distribution = make_strategy(strategy, num_devices=num_devices)
     with distribution.scope():
         model = job.build()
