@@ -159,3 +159,32 @@ def test_merge_creates_a_missing_table_and_a_lost_race_merges(
     dataset.save(frame(spark, ROWS))
     assert len(calls) == 2  # the write found the table, looked again, and merged
     assert sorted(row.key for row in dataset.load().collect()) == ["a", "b", "z"]
+
+
+def test_validated_by_reads_the_version_its_verdict_passed(spark: SparkSession, tmp_path) -> None:
+    """Bronze behind a verdict: exactly the validated version (a later commit does not leak in);
+    a failed, missing or version-less verdict is refused."""
+    import json
+
+    from keras_lakehouse.datasets import delta_version_of
+
+    path, verdict = str(tmp_path / "bronze"), tmp_path / "gate.json"
+    table = DeltaTableDataset(filepath=path, write_mode="merge", merge_keys=["key"])
+    validated = DeltaTableDataset(filepath=path, validated_by=str(verdict))
+    table.save(frame(spark, ROWS))  # version 0
+    with pytest.raises(DatasetError, match="No data-quality verdict"):
+        validated.load()
+    verdict.write_text(json.dumps({"passed": True, "delta_version": 0}))
+    table.save(frame(spark, [("c", 3)]))  # version 1: ingested after validation
+    loaded = validated.load()
+    assert sorted(row.key for row in loaded.collect()) == ["a", "b"]
+    assert delta_version_of(loaded) == 0
+    assert delta_version_of(table.load()) == 1
+    verdict.write_text(json.dumps({"passed": False, "delta_version": 1, "failures": ["x"]}))
+    with pytest.raises(DatasetError, match=r"gate failed for .*bronze at version 1: \['x'\]"):
+        validated.load()
+    verdict.write_text(json.dumps({"passed": True}))
+    with pytest.raises(DatasetError, match="names no Delta version"):
+        validated.load()
+    with pytest.raises(DatasetError, match="read-only"):
+        validated.save(frame(spark, ROWS))

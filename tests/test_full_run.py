@@ -180,11 +180,21 @@ def test_bad_data_stops_the_run_at_the_gate_after_writing_its_report(
     # A suite that the sample data cannot meet: a floor of 90% per class.
     suite_file = project / "conf/base/expectations/texts_bronze.yml"
     suite_file.write_text(suite_file.read_text().replace("min_fraction: 0.1", "min_fraction: 0.9"))
+    # A PASSED verdict left by an earlier run must not survive a failing validation.
+    verdict_file = project / "data/08_reporting/data_quality/texts_bronze_gate.json"
+    verdict_file.parent.mkdir(parents=True, exist_ok=True)
+    verdict_file.write_text(json.dumps({"table": "texts_bronze", "passed": True}))
     monkeypatch.chdir(project)
-    with pytest.raises(ValueError, match=r"Data quality gate failed for texts_bronze"):
+    with pytest.raises(ValueError, match=r"Data quality gate failed for texts_bronze at version 0"):
         run_kedro(project, namespaces=["text"], pipeline_names=["ingestion", "data_quality"])
     report = json.loads((project / "data/08_reporting/data_quality/texts_bronze.json").read_text())
     assert report["success"] is False
+    verdict = json.loads(verdict_file.read_text())
+    assert (verdict["passed"], verdict["delta_version"]) == (False, 0)
+    assert any("class_balance" in failure for failure in verdict["failures"])
+    # Preprocessing alone refuses to read bronze behind that verdict.
+    with pytest.raises(Exception, match=r"gate failed for .*texts_bronze at version 0"):
+        run_kedro(project, namespaces=["text"], pipeline_names=["preprocessing"])
 
 
 def test_invalid_parameter_fails_at_start_up_before_spark(

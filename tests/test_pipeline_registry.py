@@ -26,7 +26,7 @@ def test_default_runs_the_stages_in_data_flow_order(registry: dict) -> None:
     assert set(default.nodes) == set().union(*(registry[name].nodes for name in stages))
     order = [node.name for node in default.nodes]  # topologically sorted
     assert order.index("image.upsert_images_bronze") < order.index("image.validate_images_bronze")
-    assert order.index("image.gate_images_bronze") < order.index("image.split_images")
+    assert order.index("image.record_images_bronze_verdict") < order.index("image.split_images")
     assert order.index("image.decode_images") < order.index("image.train_cnn")
     assert order.index("image.train_cnn") < order.index("image.evaluate_cnn")
     assert order.index("image.evaluate_cnn") < order.index("image.register_cnn")
@@ -72,6 +72,7 @@ def test_each_modality_runs_alone(registry: dict) -> None:
         "text.check_raw_texts",
         "text.upsert_texts_bronze",
         "text.validate_texts_bronze",
+        "text.record_texts_bronze_verdict",
         "text.gate_texts_bronze",
         "text.wait_for_texts_gate",
         "text.split_texts",
@@ -83,6 +84,7 @@ def test_each_modality_runs_alone(registry: dict) -> None:
     }
     assert text.inputs() == {
         "raw_texts",
+        "texts_bronze_validated",  # bronze at the version its verdict validated
         "params:ingestion.texts",
         "params:texts_bronze_suite",
         "params:preprocessing",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import PurePosixPath
@@ -15,6 +16,9 @@ from keras_lakehouse.redaction import redact_uri
 from keras_lakehouse.spark import active_session
 
 logger = logging.getLogger(__name__)
+
+# DataFrame → the Delta version it was loaded at (weak: forgotten with the DataFrame).
+_LOADED_VERSIONS: weakref.WeakKeyDictionary[DataFrame, int] = weakref.WeakKeyDictionary()
 
 WriteMode = Literal["overwrite", "append", "merge"]
 WhenMatched = Literal["update", "ignore"]
@@ -41,6 +45,15 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
           merge_keys: [key]
           when_matched: ignore
           compression: uncompressed
+
+    Every load reads one version: the one pinned (``version``), the one a data-quality verdict
+    validated (``validated_by``: the verdict's JSON file; the load refuses a failed or missing
+    verdict), or the current one when the load starts. ``delta_version_of(frame)`` tells which.
+
+        images_bronze_validated:
+          type: keras_lakehouse.datasets.DeltaTableDataset
+          filepath: data/02_intermediate/images_bronze
+          validated_by: data/08_reporting/data_quality/images_bronze_gate.json
     """
 
     def __init__(
@@ -55,6 +68,7 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
         compression: str | None = None,
         max_records_per_file: int | None = None,
         version: int | None = None,
+        validated_by: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Check the configuration when the catalog is built, not when a node runs.
@@ -89,22 +103,58 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
         self._compression = compression
         self._max_records = str(max_records_per_file) if max_records_per_file else None
         self._version = version
+        self._validated_by = validated_by
         self.metadata = metadata
 
     # -- Kedro API -----------------------------------------------------------------------------
     def load(self) -> DataFrame:
-        """Read the table (at ``version`` when one is pinned)."""
+        """Read the table at one version (see the class docstring)."""
+        version = self._version
+        if self._validated_by is not None:
+            version = self._validated_version()
+        elif version is None:
+            version = self.version_number()
         reader = _spark().read.format("delta")
-        if self._version is not None:
-            reader = reader.option("versionAsOf", self._version)
-        if self._table is not None:
-            return reader.table(self._table)
-        return reader.load(self._filepath)
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        frame = (
+            reader.table(self._table) if self._table is not None else reader.load(self._filepath)
+        )
+        if version is not None:
+            _LOADED_VERSIONS[frame] = version
+        return frame
+
+    def _validated_version(self) -> int:
+        """The Delta version the data-quality verdict at ``validated_by`` passed."""
+        import json
+
+        import fsspec
+
+        try:
+            with fsspec.open(self._validated_by, "r") as handle:
+                verdict = json.load(handle)
+        except FileNotFoundError as error:
+            raise DatasetError(
+                f"No data-quality verdict for {self.location} at {self._validated_by}: run "
+                "`kedro run --pipelines=data_quality` first."
+            ) from error
+        version = verdict.get("delta_version")
+        if not verdict.get("passed"):
+            raise DatasetError(
+                f"The data-quality gate failed for {self.location} at version {version}: "
+                f"{verdict.get('failures')}. Fix the data or the suite, then run data_quality."
+            )
+        if version is None:
+            raise DatasetError(
+                f"The verdict {self._validated_by} names no Delta version of {self.location} "
+                "(written before verdicts were bound to versions): run data_quality again."
+            )
+        return int(version)
 
     def save(self, data: DataFrame) -> None:
         """Write ``data``; MERGE when configured, creating the table on the first save."""
-        if self._version is not None:
-            raise DatasetError(f"{self} is pinned to version {self._version}: it is read-only.")
+        if self._version is not None or self._validated_by is not None:
+            raise DatasetError(f"{self} reads a pinned version: it is read-only.")
         missing = [key for key in self._merge_keys if key not in data.columns]
         if missing:
             raise DatasetError(
@@ -169,6 +219,7 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
             "merge_keys": self._merge_keys,
             "when_matched": self._when_matched,
             "version": self._version,
+            "validated_by": self._validated_by,
         }
 
     # -- helpers -------------------------------------------------------------------------------
@@ -291,6 +342,12 @@ class DeltaSnapshotDataset(AbstractDataset[None, Any]):
 
     def _describe(self) -> dict[str, Any]:
         return {"location": redact_uri(self._delta.location)}
+
+
+def delta_version_of(frame: DataFrame) -> int | None:
+    """The Delta version a ``DeltaTableDataset`` load read ``frame`` at (``None`` for any other
+    DataFrame, including ones derived from it)."""
+    return _LOADED_VERSIONS.get(frame)
 
 
 def _split_counts(paths: list[str]) -> dict[str, int]:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from keras_lakehouse.pipelines.data_quality.nodes import enforce_quality_gate, validate_table
+from keras_lakehouse.pipelines.data_quality.nodes import (
+    enforce_quality_gate,
+    record_quality_verdict,
+    validate_table,
+)
 from keras_lakehouse.quality import _raised
 
 
@@ -38,6 +42,21 @@ def statuses(report: dict) -> list[str]:
     return [check["status"] for check in report["checks"]]
 
 
+def gate(report: dict) -> dict:
+    """The two gate nodes in a row: the verdict is recorded, then enforced."""
+    verdict = record_quality_verdict(report)
+    enforce_quality_gate(verdict)
+    return verdict
+
+
+def test_a_failed_verdict_is_recorded_before_the_gate_raises(bad: DataFrame) -> None:
+    report, _ = validate_table(bad, suite(NOT_NULL_KEY))
+    verdict = record_quality_verdict(report)  # saved by Kedro before the gate node runs
+    assert (verdict["passed"], len(verdict["failures"])) == (False, 1)
+    with pytest.raises(ValueError, match="Data quality gate failed for toy at version None"):
+        enforce_quality_gate(verdict)
+
+
 def test_clean_table_passes_every_check_and_the_gate(good: DataFrame) -> None:
     report, page = validate_table(
         good,
@@ -51,7 +70,13 @@ def test_clean_table_passes_every_check_and_the_gate(good: DataFrame) -> None:
     assert statuses(report) == ["passed"] * 4
     assert report["success"] is True
     assert report["class_distribution"] == {"a": 0.5, "b": 0.5}
-    assert enforce_quality_gate(report) == {"table": "toy", "passed": True, "warnings": []}
+    assert gate(report) == {
+        "table": "toy",
+        "delta_version": None,  # a literal DataFrame, not a Delta load
+        "passed": True,
+        "failures": [],
+        "warnings": [],
+    }
     assert "PASSED" in page
 
 
@@ -60,7 +85,7 @@ def test_violations_fail_the_gate_naming_each_expectation_and_observation(bad: D
     assert statuses(report) == ["failed"] * 3
     assert report["success"] is False
     with pytest.raises(ValueError, match="Data quality gate failed for toy") as raised:
-        enforce_quality_gate(report)
+        gate(report)
     message = str(raised.value)
     not_null = "expect_column_values_to_not_be_null(column=key) [error]"
     assert f"{not_null}: failed; observed 1 unexpected of 20" in message
@@ -74,7 +99,7 @@ def test_warn_severity_only_reports(bad: DataFrame) -> None:
     report, _ = validate_table(bad, suite({**LABEL_IN_SET, "severity": "warn"}))
     assert statuses(report) == ["failed"]
     assert report["success"] is True
-    assert enforce_quality_gate(report)["warnings"] == ["expect_column_values_to_be_in_set"]
+    assert gate(report)["warnings"] == ["expect_column_values_to_be_in_set"]
 
 
 def test_expectation_on_a_missing_column_is_not_evaluated_and_fails_even_as_warn(
@@ -89,7 +114,7 @@ def test_expectation_on_a_missing_column_is_not_evaluated_and_fails_even_as_warn
     assert statuses(report) == ["passed", "not_evaluated"]
     assert "nope" in str(report["checks"][1]["observed"])
     with pytest.raises(ValueError, match=r"column=nope\) \[warn\]: not evaluated"):
-        enforce_quality_gate(report)
+        gate(report)
 
 
 def test_class_balance_floor_fails_a_rare_class(spark: SparkSession) -> None:
@@ -101,7 +126,7 @@ def test_class_balance_floor_fails_a_rare_class(spark: SparkSession) -> None:
     assert statuses(report) == ["passed", "failed"]
     assert report["class_distribution"] == {"a": 0.95, "b": 0.05}
     with pytest.raises(ValueError, match=r"class_balance\(column=label, min_fraction=0.1\)"):
-        enforce_quality_gate(report)
+        gate(report)
 
 
 def test_unknown_expectation_name_is_a_clear_error(good: DataFrame) -> None:

@@ -1,4 +1,8 @@
-"""Data-quality nodes: validate a bronze table, report, then gate the run."""
+"""Data-quality nodes: validate a bronze table, report, record the verdict, then gate the run.
+
+The verdict names the Delta version validated, and is written whether the gate passes or not:
+stages downstream read bronze at exactly that version (``validated_by`` in the catalog), and a
+failed verdict replaces any earlier PASSED one."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
+from keras_lakehouse.datasets import delta_version_of
 from keras_lakehouse.params import SuiteParams
 from keras_lakehouse.quality import gate_failures, render_html, run_suite
 
@@ -25,6 +30,7 @@ def validate_table(table: DataFrame, suite: dict[str, Any]) -> tuple[dict[str, A
         failing run still leaves its report.
     """
     report = run_suite(table, SuiteParams.model_validate(suite))
+    report["delta_version"] = delta_version_of(table)
     failed = [check for check in report["checks"] if check["status"] != "passed"]
     logger.info(
         "%s: %d/%d checks passed%s",
@@ -36,15 +42,12 @@ def validate_table(table: DataFrame, suite: dict[str, Any]) -> tuple[dict[str, A
     return report, render_html(report)
 
 
-def enforce_quality_gate(report: dict[str, Any]) -> dict[str, Any]:
-    """Stop the run when an error-severity check failed or a check could not be evaluated.
+def record_quality_verdict(report: dict[str, Any]) -> dict[str, Any]:
+    """The gate's verdict on the version validated; never raises (it is saved either way).
 
     Returns:
-        A small summary for the stages downstream (they take it as an input, so they never run
-        on a table that failed its gate).
-
-    Raises:
-        ValueError: Naming each failed expectation and its observed value.
+        ``table``, ``delta_version``, ``passed``, ``failures`` (error-severity failures and
+        unevaluated checks, each with its observed value) and ``warnings``.
     """
     failures = gate_failures(report)
     warnings = [
@@ -54,9 +57,25 @@ def enforce_quality_gate(report: dict[str, Any]) -> dict[str, Any]:
     ]
     if warnings:
         logger.warning("%s: warn-severity checks failed: %s", report["table"], warnings)
-    if failures:
+    return {
+        "table": report["table"],
+        "delta_version": report.get("delta_version"),
+        "passed": not failures,
+        "failures": failures,
+        "warnings": warnings,
+    }
+
+
+def enforce_quality_gate(verdict: dict[str, Any]) -> None:
+    """Stop the run when the verdict failed.
+
+    Raises:
+        ValueError: Naming each failed expectation and its observed value.
+    """
+    if not verdict["passed"]:
+        failures = verdict["failures"]
         raise ValueError(
-            f"Data quality gate failed for {report['table']} ({len(failures)} check(s)); see "
-            f"data/08_reporting/data_quality/{report['table']}.html:\n  " + "\n  ".join(failures)
+            f"Data quality gate failed for {verdict['table']} at version "
+            f"{verdict['delta_version']} ({len(failures)} check(s)); see "
+            f"data/08_reporting/data_quality/{verdict['table']}.html:\n  " + "\n  ".join(failures)
         )
-    return {"table": report["table"], "passed": True, "warnings": warnings}

@@ -2,7 +2,11 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from keras_lakehouse.pipelines.data_quality.nodes import enforce_quality_gate, validate_table
+from keras_lakehouse.pipelines.data_quality.nodes import (
+    enforce_quality_gate,
+    record_quality_verdict,
+    validate_table,
+)
 
 MODALITY_TABLES = {"image": "images_bronze", "text": "texts_bronze"}
 
@@ -24,9 +28,15 @@ def _gate(namespace: str, table: str) -> Pipeline:
                 name=f"validate_{table}",
             ),
             Node(
-                enforce_quality_gate,
+                record_quality_verdict,
                 inputs=f"{table}_quality_report",
                 outputs=f"{table}_quality_gate",
+                name=f"record_{table}_verdict",
+            ),
+            Node(
+                enforce_quality_gate,
+                inputs=f"{table}_quality_gate",
+                outputs=None,
                 name=f"gate_{table}",
             ),
         ],

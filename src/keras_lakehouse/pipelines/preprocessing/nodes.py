@@ -57,11 +57,23 @@ def label_map(labels: list[str]) -> dict[str, int]:
 
 
 def pass_gated_table(table: DataFrame, gate: dict[str, Any]) -> DataFrame:
-    """Return ``table`` once its data-quality gate has passed (the gate is an input only so that
-    Kedro orders this stage after it; a failed gate has already stopped the run).
+    """Return ``table`` — bronze read at the version its verdict validated (``validated_by`` in
+    the catalog) — once that verdict passed. The verdict is an input so that Kedro orders this
+    stage after the gate; the check here guards runs of this stage alone.
     """
+    from keras_lakehouse.datasets import delta_version_of
+
     if not gate.get("passed"):
-        raise ValueError(f"The data-quality gate did not pass. Received: {gate}")
+        raise ValueError(
+            f"The data-quality gate did not pass for {gate.get('table')} at version "
+            f"{gate.get('delta_version')}: {gate.get('failures')}"
+        )
+    read = delta_version_of(table)
+    if read is not None and read != gate.get("delta_version"):
+        raise ValueError(
+            f"{gate.get('table')} was read at version {read}, but its gate validated version "
+            f"{gate.get('delta_version')}: read it through its `validated_by` catalog entry."
+        )
     return table
 
 

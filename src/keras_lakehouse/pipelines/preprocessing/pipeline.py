@@ -18,7 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 pass_gated_table,
-                inputs=["images_bronze", "images_bronze_quality_gate"],
+                inputs=["images_bronze_validated", "images_bronze_quality_gate"],
                 outputs="images_bronze_gated",
                 name="wait_for_images_gate",
             ),
@@ -42,7 +42,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 pass_gated_table,
-                inputs=["texts_bronze", "texts_bronze_quality_gate"],
+                inputs=["texts_bronze_validated", "texts_bronze_quality_gate"],
                 outputs="texts_bronze_gated",
                 name="wait_for_texts_gate",
             ),
