@@ -28,6 +28,9 @@ TOO_MANY_PIXELS = "too_many_pixels"
 TRUNCATED = "truncated"
 CORRUPT = "corrupt"
 UNSUPPORTED_MODE = "unsupported_mode"
+REASONS = frozenset(
+    {NOT_AN_IMAGE, UNSUPPORTED_FORMAT, TOO_MANY_PIXELS, TRUNCATED, CORRUPT, UNSUPPORTED_MODE}
+)
 
 DETAIL_MAX_CHARS = 300
 
@@ -55,7 +58,11 @@ def inspect_image(
         max_pixels: Largest ``width * height`` accepted (checked before decoding pixels).
 
     Returns:
-        An ``ImageCheck``; ``reason`` is ``None`` when the image is accepted.
+        An ``ImageCheck``; ``reason`` is ``None`` when the image is accepted, else one of
+        ``REASONS``. No content makes it raise.
+
+    Raises:
+        RuntimeError: When ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` is on (a setting, not input).
     """
     if _loads_truncated_images():
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on: refusing to check images.")
@@ -83,7 +90,9 @@ def inspect_image(
             to_rgb(image)
     except UnidentifiedImageError:
         return ImageCheck(reason=NOT_AN_IMAGE, detail="bytes are not an image format Pillow knows")
-    except Image.DecompressionBombError as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        # Above Pillow's limit Pillow raises; between it and twice it Pillow warns, and
+        # ``open_image`` turns the warning into an error: both are bombs, never corrupt files.
         return ImageCheck(reason=TOO_MANY_PIXELS, detail=_short(error))
     except (OSError, SyntaxError) as error:
         reason = TRUNCATED if "truncated" in str(error).lower() else CORRUPT

@@ -27,26 +27,40 @@ class InputError(ValueError):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line entry point; returns the exit status."""
+    """Command line entry point; returns the exit status.
+
+    Bad input and a missing model end as one line on stderr (``error: ...``) and status 2 or 3,
+    whatever the item holds: never a traceback.
+    """
     args = _parser().parse_args(argv)
     project = args.project.resolve()
+
+    def fail(error: Exception, status: int) -> int:
+        # One line: line breaks, control characters and argv bytes that are not UTF-8 (lone
+        # surrogates) in the message, which may quote the item, are printed as escapes.
+        message = "".join(
+            char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+            for char in str(error)
+        )
+        print(f"error: {message}", file=sys.stderr)
+        return status
+
+    from kedro.config import MissingConfigException
+
     try:
         config = _load_config(project, args.env)
         model_key = args.model or _guess_model(args.item)
         frame = _input_frame(args.item, model_key, config["parameters"])
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return BAD_INPUT
+    except (InputError, MissingConfigException) as error:  # e.g. --env names no conf folder
+        return fail(error, BAD_INPUT)
     try:
         name, version, model = _load_champion(project, config, model_key)
     except LookupError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return NO_MODEL
+        return fail(error, NO_MODEL)
     try:
         output = model.predict(frame)
     except ValueError as error:  # the model's own input checks
-        print(f"error: {error}", file=sys.stderr)
-        return BAD_INPUT
+        return fail(error, BAD_INPUT)
     row = output.iloc[0]
     alias = config["parameters"]["serving"]["alias"]
     print(f"{row['label']}\t{row['probability']:.4f}\t({name} v{version}, {alias})")
@@ -59,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _guess_model(item: str) -> str:
     path = Path(item)
-    if path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError:  # e.g. a long text: "File name too long"; it is not a file either way
+        is_file = False
+    if is_file:
         return "cnn"
     if path.suffix.lower() in IMAGE_SUFFIXES and len(item) < 4096 and "\n" not in item:
         raise InputError(f"{item}: no such file (an image path must name an existing file)")
@@ -71,8 +89,11 @@ def _input_frame(item: str, model_key: str, parameters: dict[str, Any]) -> Any:
     import pandas as pd
 
     from keras_lakehouse.serving import IMAGE_COLUMN, TEXT_COLUMN
+    from keras_lakehouse.texts import has_surrogates
 
     if model_key == "lstm":
+        if has_surrogates(item):  # argv bytes that are not UTF-8, as ingestion's not_utf8
+            raise InputError("the text has bytes that are not UTF-8 (not_utf8)")
         if not item.strip():
             raise InputError("the text is empty")
         limit = parameters["ingestion"]["texts"]["max_text_chars"]
@@ -82,15 +103,22 @@ def _input_frame(item: str, model_key: str, parameters: dict[str, Any]) -> Any:
     from keras_lakehouse.imaging import inspect_image
 
     path = Path(item)
-    try:
-        content = path.read_bytes()
-    except OSError as error:
-        raise InputError(f"{item}: cannot read the file ({error.strerror or error})") from error
     settings = parameters["ingestion"]["images"]
+    try:
+        if path.exists() and not path.is_file():  # a folder, a pipe, a device: may never end
+            content = None
+        else:
+            with path.open("rb") as file:
+                content = file.read(settings["max_bytes"] + 1)  # enough to tell it is too large
+    except (OSError, ValueError) as error:  # ValueError: a NUL character in the path
+        reason = (error.strerror if isinstance(error, OSError) else None) or error
+        raise InputError(f"{item}: cannot read the file ({reason})") from error
+    if content is None:
+        raise InputError(f"{item}: not a regular file (a folder, pipe or device is never read)")
     if not content:
         raise InputError(f"{item}: empty_file (file has 0 bytes)")
     if len(content) > settings["max_bytes"]:
-        raise InputError(f"{item}: too_large ({len(content)} bytes, cap {settings['max_bytes']})")
+        raise InputError(f"{item}: too_large (above the cap of {settings['max_bytes']} bytes)")
     check = inspect_image(
         content,
         allowed_formats=frozenset(settings["allowed_formats"]),
@@ -134,7 +162,17 @@ def _load_champion(project: Path, config: dict[str, Any], model_key: str) -> tup
             f"no version of {name!r} has the alias {alias!r} in {mlflow.get_registry_uri()}: "
             "run `make run` (training and evaluation) first"
         ) from error
-    return name, str(version), mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    from keras_lakehouse.integrity import ModelIntegrityError
+    from keras_lakehouse.scoring import fetch_version
+
+    cache = Path(config["parameters"]["serving"]["model_cache_dir"])
+    try:
+        model = fetch_version(name, str(version), cache if cache.is_absolute() else project / cache)
+        return name, str(version), model.load()  # files and code verified (integrity)
+    except ModelIntegrityError as error:
+        raise LookupError(str(error)) from error
+    except MlflowException as error:  # e.g. the version was deleted after the alias resolved
+        raise LookupError(f"{name} v{version} cannot be loaded: {error.message}") from error
 
 
 def _parser() -> argparse.ArgumentParser:

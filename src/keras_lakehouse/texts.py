@@ -1,8 +1,9 @@
 """Strict parsing of raw text files (CSV or JSON lines with ``id,text,label``).
 
 Runs inside Spark executors, one file at a time. Every record of a file comes back exactly once,
-accepted (``reason`` is ``None``) or with a quarantine reason. Bytes that are not UTF-8 are never
-replaced: the record is quarantined as ``not_utf8``.
+accepted (``reason`` is ``None``) or with a quarantine reason; no input makes it raise. Bytes that
+are not UTF-8 are never replaced: the record is quarantined as ``not_utf8`` (so is a JSON string
+with a lone surrogate escape such as ``"\\ud800"``, which has no UTF-8 form).
 """
 
 from __future__ import annotations
@@ -27,7 +28,21 @@ MALFORMED_ROW = "malformed_row"
 TEXT_TOO_LONG = "text_too_long"
 UNSUPPORTED_FORMAT = "unsupported_format"
 EMPTY_FILE = "empty_file"
+PARSE_ERROR = "parse_error"  # last resort: the parser itself failed on this file
 DUPLICATE_ID = "duplicate_id"  # decided across files, by the ingestion node
+# Every reason ``parse_text_file`` gives (``duplicate_id`` is the ingestion node's).
+REASONS = frozenset(
+    {
+        NOT_UTF8,
+        EMPTY_TEXT,
+        UNKNOWN_LABEL,
+        MALFORMED_ROW,
+        TEXT_TOO_LONG,
+        UNSUPPORTED_FORMAT,
+        EMPTY_FILE,
+        PARSE_ERROR,
+    }
+)
 
 PREVIEW_MAX_CHARS = 200
 _SURROGATES = re.compile("[\udc80-\udcff\ud800-\udfff]")
@@ -68,8 +83,35 @@ def parse_text_file(
             only ``id`` and ``text`` are required, and ``label`` is ignored).
 
     Returns:
-        One ``TextRecord`` per record (blank lines are not records).
+        One ``TextRecord`` per record (blank lines are not records); a file with no record is one
+        ``empty_file`` record. Never raises: should parsing itself fail, the file is one
+        ``parse_error`` record with the exception as detail, and the other files go on.
     """
+    try:
+        records = _parse(source, content, allowed_labels, max_text_chars, labelled=labelled)
+    except Exception as error:  # last resort: one file must not fail the Spark job
+        detail = _preview(f"{type(error).__name__}: {error}")
+        return [TextRecord(source=source, line=0, reason=PARSE_ERROR, detail=detail)]
+    if not records:
+        detail = "file has no records (a header or blank lines only)"
+        return [TextRecord(source=source, line=0, reason=EMPTY_FILE, detail=detail)]
+    return records
+
+
+def has_surrogates(value: str) -> bool:
+    """Whether ``value`` holds code points with no UTF-8 form: bytes of a file that are not UTF-8
+    (decoded with ``surrogateescape``) or lone surrogates (a JSON ``"\\ud800"`` escape)."""
+    return _SURROGATES.search(value) is not None
+
+
+def _parse(
+    source: str,
+    content: bytes,
+    allowed_labels: frozenset[str] | set[str],
+    max_text_chars: int,
+    *,
+    labelled: bool,
+) -> list[TextRecord]:
     suffix = PurePosixPath(source).suffix.lower()
     if not content.strip():
         return [TextRecord(source=source, line=0, reason=EMPTY_FILE, detail="file has no content")]
@@ -143,6 +185,9 @@ def _jsonl_records(decoded: str, required: tuple[str, ...]) -> Iterator[Fields]:
         except ValueError as error:
             yield index, None, f"not JSON: {error}"
             continue
+        except RecursionError:
+            yield index, None, "not JSON: nested too deeply to read"
+            continue
         if not isinstance(value, dict) or not all(
             isinstance(value.get(name), str) for name in required
         ):
@@ -198,6 +243,11 @@ def _check(
 
 
 def _preview(value: str) -> str:
-    """A printable excerpt: bytes that are not UTF-8 are shown as escapes, never replaced."""
-    shown = value.encode("utf-8", errors="surrogateescape").decode("utf-8", "backslashreplace")
-    return shown[:PREVIEW_MAX_CHARS]
+    """A printable excerpt: bytes that are not UTF-8 are shown as escapes (``\\xff``), never
+    replaced; so are lone surrogates from JSON escapes (``\\ud800``), which have no UTF-8 form."""
+    return _SURROGATES.sub(_escape, value[: PREVIEW_MAX_CHARS * 2])[:PREVIEW_MAX_CHARS]
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
