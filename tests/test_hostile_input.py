@@ -470,7 +470,15 @@ def test_crafted_json_lines_are_quarantined_by_the_spark_job(spark, tmp_path: Pa
     )
     raw = BinaryFilesDataset(filepath=str(tmp_path)).load()
     params = {"allowed_labels": sorted(LABELS), "max_text_chars": MAX_TEXT_CHARS}
-    bronze, quarantine, counts = nodes.split_texts(nodes.check_raw_texts(raw, params))
+    bronze, quarantine, counts = nodes.split_texts(
+        nodes.check_raw_texts(raw, params),
+        {
+            "table": "texts_bronze",
+            "expectations": [
+                {"expectation": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}}
+            ],
+        },
+    )
     assert sorted(row["id"] for row in bronze.collect()) == ["g1", "g2"]
     rejected = {(Path(row["source"]).name, row["line"]): row for row in quarantine.collect()}
     assert {where: row["reason"] for where, row in rejected.items()} == {

@@ -90,6 +90,9 @@ class SuiteParams(StrictModel):
     table: str
     expectations: list[ExpectationSpec] = Field(min_length=1)
     class_balance: ClassBalanceSpec | None = None
+    # Table level: the gate fails when the last ingestion quarantined more than this share of
+    # its raw records (a broken source, not one bad file).
+    max_rejected_fraction: float | None = Field(default=None, ge=0, le=1)
 
 
 SPLIT_NAMES = ("train", "val", "test")

@@ -1,5 +1,13 @@
 """Great Expectations (GX Core 1.x) on Spark DataFrames, as plain data in and a report out.
 
+Rows are judged one by one, tables as a whole. A suite's per-row expectations (values not
+null, in a set, between bounds, matching a regex, of a length) are also the ingestion's
+quarantine rules: ``row_rules`` turns them into Spark predicates from the same YAML, so a row
+that breaks one never reaches bronze and is quarantined with the expectation as its reason. The
+gate fails on table-level checks only (columns, row counts, uniqueness, class balance, the
+fraction of rows this run rejected): one bad file, or a poisoned row already in bronze, cannot
+stop every later run. Per-row checks are still validated and reported.
+
 A suite comes from YAML (``conf/<env>/expectations/<table>.yml``): each expectation by its
 snake_case GX name, its kwargs and a severity (``error`` fails the run, ``warn`` only reports).
 GX does not raise when data fails, and an expectation it could not evaluate (a missing column,
@@ -86,18 +94,91 @@ def run_suite(frame: DataFrame, suite: SuiteParams) -> dict[str, Any]:
     return report
 
 
+# The per-row expectations and the Spark predicate each stands for (True: the row passes). Like
+# GX, a null value passes every rule but the not-null one.
+def _between(value: Any, kwargs: dict[str, Any]) -> Any:
+    from pyspark.sql import functions as F  # noqa: N812
+
+    passes = F.lit(True)
+    if kwargs.get("min_value") is not None:
+        passes = passes & (value >= F.lit(kwargs["min_value"]))
+    if kwargs.get("max_value") is not None:
+        passes = passes & (value <= F.lit(kwargs["max_value"]))
+    return value.isNull() | passes
+
+
+ROW_EXPECTATIONS = {
+    "expect_column_values_to_not_be_null": lambda column, kwargs: column.isNotNull(),
+    "expect_column_values_to_be_in_set": lambda column, kwargs: (
+        column.isNull() | column.isin(list(kwargs["value_set"]))
+    ),
+    "expect_column_values_to_be_between": lambda column, kwargs: _between(column, kwargs),
+    "expect_column_values_to_match_regex": lambda column, kwargs: (
+        column.isNull() | column.rlike(kwargs["regex"])
+    ),
+    "expect_column_value_lengths_to_be_between": lambda column, kwargs: _between(
+        _length(column), kwargs
+    ),
+}
+REJECTED_FRACTION = "rejected_fraction"
+
+
+def _length(column: Any) -> Any:
+    from pyspark.sql import functions as F  # noqa: N812
+
+    return F.length(column)
+
+
+def is_row_check(expectation: str) -> bool:
+    """Whether ``expectation`` judges rows one by one (and so is a quarantine rule)."""
+    return expectation in ROW_EXPECTATIONS
+
+
+def row_rules(suite: SuiteParams) -> list[tuple[str, Any]]:
+    """The suite's error-severity per-row expectations as ``(reason, predicate)`` pairs, in
+    suite order. The reason names the expectation and its column, e.g.
+    ``expect_column_values_to_be_between(column=width)``."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    rules = []
+    for spec in suite.expectations:
+        if spec.severity == "error" and is_row_check(spec.expectation):
+            column = spec.kwargs["column"]
+            reason = f"{spec.expectation}(column={column})"
+            rules.append((reason, ROW_EXPECTATIONS[spec.expectation](F.col(column), spec.kwargs)))
+    return rules
+
+
+def rejected_fraction_check(counts: dict[str, Any], limit: float) -> dict[str, Any]:
+    """A table-level check: the share of this run's raw records that went to quarantine."""
+    raw = int(counts.get("raw") or 0)
+    fraction = int(counts.get("quarantine") or 0) / raw if raw else 0.0
+    return {
+        "expectation": REJECTED_FRACTION,
+        "kwargs": {"max_fraction": limit},
+        "severity": "error",
+        "status": PASSED if fraction <= limit else FAILED,
+        "observed": f"{fraction:.4f} of {raw} raw records quarantined in the last ingestion",
+    }
+
+
 def gate_failures(report: dict[str, Any]) -> list[str]:
     """Say why ``report`` must stop the run: error-severity failures and unevaluated checks.
 
     A check GX could not evaluate fails the gate whatever its severity: a broken check is a
-    broken gate, not a warning.
+    broken gate, not a warning. A failed per-row check does not (ingestion quarantines such
+    rows; see the module docstring): it is reported.
     """
     return [
         f"{_describe_check(check)}: {check['status'].replace('_', ' ')}; "
         f"observed {check['observed']}"
         for check in report["checks"]
         if check["status"] == NOT_EVALUATED
-        or (check["status"] == FAILED and check["severity"] == "error")
+        or (
+            check["status"] == FAILED
+            and check["severity"] == "error"
+            and not is_row_check(check["expectation"])
+        )
     ]
 
 

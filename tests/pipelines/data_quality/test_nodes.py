@@ -50,7 +50,7 @@ def gate(report: dict) -> dict:
 
 
 def test_a_failed_verdict_is_recorded_before_the_gate_raises(bad: DataFrame) -> None:
-    report, _ = validate_table(bad, suite(NOT_NULL_KEY))
+    report, _ = validate_table(bad, suite(UNIQUE_KEY))
     verdict = record_quality_verdict(report)  # saved by Kedro before the gate node runs
     assert (verdict["passed"], len(verdict["failures"])) == (False, 1)
     with pytest.raises(ValueError, match="Data quality gate failed for toy at version None"):
@@ -87,10 +87,12 @@ def test_violations_fail_the_gate_naming_each_expectation_and_observation(bad: D
     with pytest.raises(ValueError, match="Data quality gate failed for toy") as raised:
         gate(report)
     message = str(raised.value)
-    not_null = "expect_column_values_to_not_be_null(column=key) [error]"
-    assert f"{not_null}: failed; observed 1 unexpected of 20" in message
+    # The table-level check gates; the per-row ones (quarantined at ingestion) are reported.
     assert "expect_column_values_to_be_unique(column=key)" in message
-    assert "e.g. ['zzz']" in message
+    assert "not_be_null" not in message
+    not_null = report["checks"][0]
+    assert not_null["observed"].startswith("1 unexpected of 20")
+    assert "e.g. ['zzz']" in report["checks"][2]["observed"]
     assert "FAILED" in page
     assert "expect_column_values_to_be_in_set" in page
 
@@ -142,3 +144,21 @@ def test_exception_info_is_read_in_both_shapes() -> None:
     assert _raised(flat) == "boom"
     assert _raised(keyed) == "gone"
     assert _raised({"raised_exception": False, "exception_message": None}) is None
+
+
+def test_a_per_row_failure_is_reported_but_does_not_stop_the_run(bad: DataFrame) -> None:
+    """A poisoned row already in bronze (ingestion now quarantines such rows) cannot block every
+    later run: per-row checks report, table-level checks gate."""
+    report, _ = validate_table(bad, suite(LABEL_IN_SET))
+    assert statuses(report) == ["failed"]
+    assert report["success"] is True
+    assert gate(report)["passed"] is True
+
+
+def test_too_many_rejected_records_fail_the_gate(good: DataFrame) -> None:
+    limited = {**suite(NOT_NULL_KEY), "max_rejected_fraction": 0.25}
+    fine, _ = validate_table(good, limited, {"raw": 100, "quarantine": 25})
+    assert gate(fine)["passed"] is True
+    broken, _ = validate_table(good, limited, {"raw": 100, "quarantine": 26})
+    with pytest.raises(ValueError, match=r"rejected_fraction\(max_fraction=0.25\).*0.2600 of 100"):
+        gate(broken)

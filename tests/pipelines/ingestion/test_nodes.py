@@ -22,6 +22,22 @@ IMAGE_PARAMS = {
     "max_pixels": 1_000_000,
 }
 TEXT_PARAMS = {"allowed_labels": ["sports", "cooking"], "max_text_chars": 200}
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+def project_suite(name: str) -> dict:
+    """The project's own bronze suite (conf/base/expectations): the one definition that both the
+    ingestion's row rules and the data-quality gate read."""
+    from kedro.config import OmegaConfigLoader
+
+    from keras_lakehouse.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(conf_source=str(PROJECT_ROOT / "conf"), **CONFIG_LOADER_ARGS)
+    return loader["parameters"][name]
+
+
+IMAGES_SUITE = project_suite("images_bronze_suite")
+TEXTS_SUITE = project_suite("texts_bronze_suite")
 
 
 def png(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -86,7 +102,7 @@ def image_batches(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory)
         },
     )
     checked = nodes.check_raw_images(binary_files(spark, root), IMAGE_PARAMS)
-    bronze, quarantine, counts = nodes.split_images(checked)
+    bronze, quarantine, counts = nodes.split_images(checked, IMAGES_SUITE)
     return by_name(bronze), by_name(quarantine), counts
 
 
@@ -182,7 +198,7 @@ def text_batches(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
         },
     )
     checked = nodes.check_raw_texts(binary_files(spark, root), TEXT_PARAMS)
-    bronze, quarantine, counts = nodes.split_texts(checked)
+    bronze, quarantine, counts = nodes.split_texts(checked, TEXTS_SUITE)
     quarantined = {
         (Path(row["source"]).name, row["line"]): row.asDict() for row in quarantine.collect()
     }
@@ -230,3 +246,48 @@ def test_text_bronze_rows_and_conservation(text_batches) -> None:
         },
     }
     assert len(quarantine) == 7
+
+
+def test_a_row_the_suite_rejects_is_quarantined_with_the_expectation_as_reason(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """An image ingestion accepts but the suite's per-row rule refuses (narrower than its
+    min_value 16) is quarantined naming the expectation; the rest goes on (before, bronze kept
+    it and the gate stopped this run and every later one)."""
+    small = Image.fromarray(np.zeros((24, 10, 3), dtype=np.uint8))
+    buffer = io.BytesIO()
+    small.save(buffer, format="PNG")
+    root = write_files(
+        tmp_path, {"circle/narrow.png": buffer.getvalue(), "circle/ok.png": png(noise_image(9))}
+    )
+    checked = nodes.check_raw_images(binary_files(spark, root), IMAGE_PARAMS)
+    bronze, quarantine, counts = nodes.split_images(checked, IMAGES_SUITE)
+    (row,) = quarantine.collect()
+    assert (Path(row["path"]).name, row["reason"], row["detail"]) == (
+        "narrow.png",
+        "expect_column_values_to_be_between(column=width)",
+        "width=10",
+    )
+    assert [Path(r["path"]).name for r in bronze.collect()] == ["ok.png"]
+    assert counts["quarantine_by_reason"] == {"expect_column_values_to_be_between(column=width)": 1}
+
+
+def test_every_per_row_rule_of_the_suites_is_applied_at_ingestion() -> None:
+    """One definition: each error-severity per-row expectation of a bronze suite is a row rule
+    (none is skipped), on a column the ingestion produces."""
+    from keras_lakehouse.params import SuiteParams
+    from keras_lakehouse.quality import is_row_check, row_rules
+
+    for suite, columns in (
+        (IMAGES_SUITE, nodes.IMAGES_BRONZE_COLUMNS),
+        (TEXTS_SUITE, nodes.TEXTS_BRONZE_COLUMNS),
+    ):
+        parsed = SuiteParams.model_validate(suite)
+        expected = [
+            f"{spec.expectation}(column={spec.kwargs['column']})"
+            for spec in parsed.expectations
+            if spec.severity == "error" and is_row_check(spec.expectation)
+        ]
+        assert [reason for reason, _ in row_rules(parsed)] == expected
+        assert len(expected) >= 4
+        assert all(reason.split("column=")[1].rstrip(")") in columns for reason in expected)

@@ -13,23 +13,38 @@ from pyspark.sql import DataFrame
 
 from keras_lakehouse.datasets import delta_version_of
 from keras_lakehouse.params import SuiteParams
-from keras_lakehouse.quality import gate_failures, render_html, run_suite
+from keras_lakehouse.quality import (
+    gate_failures,
+    rejected_fraction_check,
+    render_html,
+    run_suite,
+)
 
 logger = logging.getLogger(__name__)
 
 
-def validate_table(table: DataFrame, suite: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def validate_table(
+    table: DataFrame, suite: dict[str, Any], ingestion_counts: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], str]:
     """Run the table's Great Expectations suite; never raises on bad data.
 
     Args:
         table: The bronze table.
         suite: The table's suite (``params:<table>_suite``).
+        ingestion_counts: The last ingestion's counts, for the suite's table-level
+            ``max_rejected_fraction``.
 
     Returns:
         The report as JSON-ready data and as an HTML page, both saved before the gate runs so a
         failing run still leaves its report.
     """
-    report = run_suite(table, SuiteParams.model_validate(suite))
+    settings = SuiteParams.model_validate(suite)
+    report = run_suite(table, settings)
+    if settings.max_rejected_fraction is not None and ingestion_counts is not None:
+        report["checks"].append(
+            rejected_fraction_check(ingestion_counts, settings.max_rejected_fraction)
+        )
+        report["success"] = not gate_failures(report)
     report["delta_version"] = delta_version_of(table)
     failed = [check for check in report["checks"] if check["status"] != "passed"]
     logger.info(

@@ -23,7 +23,11 @@ def _gate(namespace: str, table: str) -> Pipeline:
         [
             Node(
                 validate_table,
-                inputs=[table, f"params:{table}_suite"],
+                inputs=[
+                    table,
+                    f"params:{table}_suite",
+                    table.replace("_bronze", "_ingestion_counts"),
+                ],
                 outputs=[f"{table}_quality_report", f"{table}_quality_page"],
                 name=f"validate_{table}",
             ),

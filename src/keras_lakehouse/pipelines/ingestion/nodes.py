@@ -19,7 +19,8 @@ from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
 from keras_lakehouse.imaging import ImageCheck, inspect_image
-from keras_lakehouse.params import ImageIngestionParams, TextIngestionParams
+from keras_lakehouse.params import ImageIngestionParams, SuiteParams, TextIngestionParams
+from keras_lakehouse.quality import row_rules
 from keras_lakehouse.texts import DUPLICATE_ID, TextRecord, parse_text_file
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ UNKNOWN_LABEL = "unknown_label"
 DUPLICATE_CONTENT = "duplicate_content"
 
 HEADER_COLUMNS = ("format", "width", "height", "mode")
+DETAIL_CHARS = 200  # a rule's detail quotes at most this much of the offending value
 IMAGES_BRONZE_COLUMNS = ("key", "path", "label", "format", "width", "height", "mode", "content")
 IMAGES_QUARANTINE_COLUMNS = ("path", "label", "key", "reason", "detail")
 TEXTS_BRONZE_COLUMNS = ("id", "text", "label", "text_sha256", "source", "line")
@@ -179,8 +181,12 @@ def check_raw_texts(
     )
 
 
-def split_images(images_checked: DataFrame) -> tuple[DataFrame, DataFrame, dict[str, Any]]:
-    """Split checked image files into the bronze and quarantine batches.
+def split_images(
+    images_checked: DataFrame, suite: dict[str, Any]
+) -> tuple[DataFrame, DataFrame, dict[str, Any]]:
+    """Split checked image files into the bronze and quarantine batches, after the bronze
+    suite's per-row rules (``params:images_bronze_suite``: a row that breaks one is quarantined
+    with the expectation as its reason).
 
     Returns:
         ``images_bronze`` rows, ``images_quarantine`` rows and the run's counts.
@@ -188,11 +194,15 @@ def split_images(images_checked: DataFrame) -> tuple[DataFrame, DataFrame, dict[
     Raises:
         RuntimeError: When bronze + quarantine does not add up to the raw files.
     """
-    return split_checked(images_checked, "images", IMAGES_BRONZE_COLUMNS, IMAGES_QUARANTINE_COLUMNS)
+    ruled = apply_row_rules(images_checked, SuiteParams.model_validate(suite))
+    return split_checked(ruled, "images", IMAGES_BRONZE_COLUMNS, IMAGES_QUARANTINE_COLUMNS)
 
 
-def split_texts(texts_checked: DataFrame) -> tuple[DataFrame, DataFrame, dict[str, Any]]:
-    """Split checked text records into the bronze and quarantine batches.
+def split_texts(
+    texts_checked: DataFrame, suite: dict[str, Any]
+) -> tuple[DataFrame, DataFrame, dict[str, Any]]:
+    """Split checked text records into the bronze and quarantine batches, after the bronze
+    suite's per-row rules (``params:texts_bronze_suite``).
 
     Returns:
         ``texts_bronze`` rows, ``texts_quarantine`` rows and the run's counts.
@@ -200,7 +210,51 @@ def split_texts(texts_checked: DataFrame) -> tuple[DataFrame, DataFrame, dict[st
     Raises:
         RuntimeError: When bronze + quarantine does not add up to the raw records.
     """
-    return split_checked(texts_checked, "texts", TEXTS_BRONZE_COLUMNS, TEXTS_QUARANTINE_COLUMNS)
+    ruled = apply_row_rules(texts_checked, SuiteParams.model_validate(suite))
+    return split_checked(ruled, "texts", TEXTS_BRONZE_COLUMNS, TEXTS_QUARANTINE_COLUMNS)
+
+
+def apply_row_rules(checked: DataFrame, suite: SuiteParams) -> DataFrame:
+    """Give each accepted row that breaks one of the suite's per-row rules (``row_rules``) the
+    first broken rule as its reason, and the offending value as its detail.
+
+    Raises:
+        ValueError: When a rule names a column the checked rows do not have.
+    """
+    rules = row_rules(suite)
+    missing = sorted({reason for reason, _ in rules if _rule_column(reason) not in checked.columns})
+    if missing:
+        raise ValueError(
+            f"{suite.table}: per-row rules on columns the ingestion does not produce: {missing}. "
+            f"Received columns: {checked.columns}"
+        )
+    if not rules:
+        return checked
+    accepted = F.col("reason").isNull()
+    broken = F.coalesce(*[F.when(~passes, F.lit(reason)) for reason, passes in rules])
+    value = F.coalesce(
+        *[
+            F.when(
+                ~passes,
+                F.substring(
+                    F.concat(
+                        F.lit(f"{_rule_column(reason)}="),
+                        F.coalesce(F.col(_rule_column(reason)).cast("string"), F.lit("null")),
+                    ),
+                    1,
+                    DETAIL_CHARS,
+                ),
+            )
+            for reason, passes in rules
+        ]
+    )
+    return checked.withColumn(
+        "detail", F.when(accepted & broken.isNotNull(), value).otherwise(F.col("detail"))
+    ).withColumn("reason", F.when(accepted, broken).otherwise(F.col("reason")))
+
+
+def _rule_column(reason: str) -> str:
+    return reason.split("(column=", 1)[1].rstrip(")")
 
 
 def split_checked(

@@ -22,7 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 split_images,
-                inputs="images_checked",
+                inputs=["images_checked", "params:images_bronze_suite"],
                 outputs=["images_bronze", "images_quarantine", "images_ingestion_counts"],
                 name="upsert_images_bronze",
             ),
@@ -40,7 +40,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 split_texts,
-                inputs="texts_checked",
+                inputs=["texts_checked", "params:texts_bronze_suite"],
                 outputs=["texts_bronze", "texts_quarantine", "texts_ingestion_counts"],
                 name="upsert_texts_bronze",
             ),
