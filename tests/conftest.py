@@ -156,3 +156,21 @@ def built_package(tmp_path_factory: pytest.TempPathFactory):
             f"--- output ---\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
         )
     return SimpleNamespace(wheel=wheels[0], conf=conf, project=project, seconds=seconds)
+
+
+@pytest.fixture(scope="session")
+def tiny_text_model() -> tuple:
+    """A tiny compiled LSTM and its serving spec (vocabulary "goal", "code"; labels a, b): the
+    cheapest model to log, register and load in registry tests."""
+    from keras_lakehouse.models import build_lstm, compile_model
+    from keras_lakehouse.serving import ServingSpec
+
+    model = compile_model(
+        build_lstm(vocabulary_size=4, sequence_length=3, num_classes=2, units=4, embedding_dim=4),
+        optimizer="adam",
+        learning_rate=0.01,
+    )
+    spec = ServingSpec.from_label_map(
+        "text", {"a": 0, "b": 1}, sequence_length=3, vocabulary=["", "[UNK]", "goal", "code"]
+    )
+    return model, spec

@@ -17,26 +17,17 @@ from keras_lakehouse.integrity import (
     file_sha256,
     folder_digest,
 )
-from keras_lakehouse.models import build_lstm, compile_model
 from keras_lakehouse.registry import register_and_promote
 from keras_lakehouse.scoring import fetch_version
-from keras_lakehouse.serving import MODEL_ENTRY, SERVING_CODE, ServingSpec, log_serving_model
+from keras_lakehouse.serving import MODEL_ENTRY, SERVING_CODE, log_serving_model
 
-VOCABULARY = ["", "[UNK]", "goal", "code"]
 FRAME = pd.DataFrame({"text": ["goal", "code goal"]})
 
 
 @pytest.fixture(scope="module")
-def register():
+def register(tiny_text_model):
     """Logs a small model (optionally with other serving code) and registers it via the gate."""
-    model = compile_model(
-        build_lstm(vocabulary_size=4, sequence_length=3, num_classes=2, units=4, embedding_dim=4),
-        optimizer="adam",
-        learning_rate=0.01,
-    )
-    spec = ServingSpec.from_label_map(
-        "text", {"a": 0, "b": 1}, sequence_length=3, vocabulary=VOCABULARY
-    )
+    model, spec = tiny_text_model
     mlflow.set_experiment("integrity-tests")
 
     def registered(name: str, serving_code: Path = SERVING_CODE) -> str:

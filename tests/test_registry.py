@@ -6,7 +6,6 @@ import mlflow
 import pandas as pd
 import pytest
 
-from keras_lakehouse.models import build_lstm, compile_model
 from keras_lakehouse.registry import (
     DECISION_TAG,
     KEPT,
@@ -16,22 +15,13 @@ from keras_lakehouse.registry import (
     QualityFloorError,
     register_and_promote,
 )
-from keras_lakehouse.serving import ServingSpec, log_serving_model
-
-VOCABULARY = ["", "[UNK]", "goal", "code"]
+from keras_lakehouse.serving import log_serving_model
 
 
 @pytest.fixture(scope="module")
-def log_model():
+def log_model(tiny_text_model):
     """Logs one small raw-input model in a new training run: returns its run id and model URI."""
-    model = compile_model(
-        build_lstm(vocabulary_size=4, sequence_length=3, num_classes=2, units=4, embedding_dim=4),
-        optimizer="adam",
-        learning_rate=0.01,
-    )
-    spec = ServingSpec.from_label_map(
-        "text", {"a": 0, "b": 1}, sequence_length=3, vocabulary=VOCABULARY
-    )
+    model, spec = tiny_text_model
     mlflow.set_experiment("registry-tests")
 
     def log() -> tuple[str, str]:
