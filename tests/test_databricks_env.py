@@ -98,7 +98,12 @@ def test_databricks_entries_point_at_unity_catalog_only() -> None:
             assert entry["catalog"] == "${globals:unity_catalog.catalog}", name
             assert entry["database"] == "${globals:unity_catalog.schema}", name
         else:
-            assert entry["table"] == f"${{globals:uc_schema}}.{name}", name
+            # A `validated_by` entry reads its table at the version its verdict (in the Volume)
+            # validated: images_bronze_validated → images_bronze.
+            table = name.removesuffix("_validated") if "validated_by" in entry else name
+            assert entry["table"] == f"${{globals:uc_schema}}.{table}", name
+            if "validated_by" in entry:
+                assert entry["validated_by"].startswith("${globals:volume_root}/"), name
 
 
 def test_databricks_catalog_builds_every_dataset(unity_env) -> None:
@@ -109,7 +114,8 @@ def test_databricks_catalog_builds_every_dataset(unity_env) -> None:
         if "table" in description and description.get("database"):  # ManagedTableDataset
             assert (description["catalog"], description["database"]) == ("main", "keras_lakehouse")
         elif description.get("table"):
-            assert description["table"] == f"main.keras_lakehouse.{name}"
+            table = name.removesuffix("_validated") if description.get("validated_by") else name
+            assert description["table"] == f"main.keras_lakehouse.{table}"
         else:
             location = str(description.get("filepath") or description.get("location"))
             assert location.startswith("/Volumes/main/keras_lakehouse/keras_lakehouse/"), name
@@ -361,10 +367,20 @@ def standin(spark, project_copy, run_kedro, tmp_path_factory, mlflow_store):
         patch.setenv("KL_SCHEMA", schema)
         patch.setenv("KL_VOLUME_ROOT", str(volume))
         patch.chdir(project)
-        run_kedro(project, env="databricks", runtime_params=STANDIN_PARAMS)
-        run_kedro(
-            project, env="databricks", runtime_params=STANDIN_PARAMS, pipeline_names=["inference"]
-        )
+        try:
+            run_kedro(project, env="databricks", runtime_params=STANDIN_PARAMS)
+            run_kedro(
+                project,
+                env="databricks",
+                runtime_params=STANDIN_PARAMS,
+                pipeline_names=["inference"],
+            )
+        finally:
+            # The run pointed MLflow's process-wide registry at the stand-in: later tests of the
+            # session use the suite's plain store (and their two-level names) again.
+            import mlflow
+
+            mlflow.set_registry_uri(None)
     return SimpleNamespace(project=project, schema=schema, volume=volume)
 
 

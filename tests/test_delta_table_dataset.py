@@ -186,5 +186,8 @@ def test_validated_by_reads_the_version_its_verdict_passed(spark: SparkSession, 
     verdict.write_text(json.dumps({"passed": True}))
     with pytest.raises(DatasetError, match="names no Delta version"):
         validated.load()
+    verdict.write_text('{"passed": tr')  # a run killed while writing it
+    with pytest.raises(DatasetError, match="unreadable"):
+        validated.load()
     with pytest.raises(DatasetError, match="read-only"):
         validated.save(frame(spark, ROWS))

@@ -5,6 +5,14 @@ the new model version and on its training run, a log line, and the registration 
 are written before the alias moves (a rejected tag leaves the alias where it was), tag keys follow
 Unity Catalog's rules (letters, digits and underscores), and the whole step is safe to repeat:
 evaluating the same training run again reuses its model version instead of registering another.
+
+Two evaluations promoting at once: the registry has no compare-and-set for aliases, so the alias
+is read again just before it moves (a champion that changed meanwhile is measured in its turn).
+A version about to take the alias records its claim (``champion_claim``) and the version it was
+compared with (``champion_previous``). After the alias moves, the tags of every version that
+claimed it over the same predecessor are made to agree with where the alias is: the holder is
+``promoted``, the others ``kept`` with a reason naming the holder. This is repeated until the
+alias holds still across a pass, so the last evaluation to move the alias settles every tag.
 """
 
 from __future__ import annotations
@@ -17,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 DECISION_TAG = "champion_decision"
 REASON_TAG = "champion_reason"
+PREVIOUS_TAG = "champion_previous"  # the version the decision was made against ("none")
+CLAIM_TAG = "champion_claim"  # a promotion's reason, kept while the version claims the alias
+DECISION_ROUNDS = 3  # measuring again when the alias moves while deciding
+SETTLE_PASSES = 5  # making the claimants' tags agree with the alias until it holds still
 PROMOTED, KEPT, REJECTED = "promoted", "kept", "rejected_below_floor"
 
 
@@ -64,7 +76,6 @@ def register_and_promote(
         The registration report: version, decision, reason and both metric values.
     """
     import mlflow
-    from mlflow.exceptions import MlflowException
 
     client = mlflow.MlflowClient()
     try:
@@ -77,10 +88,6 @@ def register_and_promote(
     if version is None:
         version = str(mlflow.register_model(model_uri, name).version)
     _record_digest(client, name, version)
-    try:
-        current = client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        current = None
     report: dict[str, Any] = {
         "registered_model": name,
         "version": str(version),
@@ -92,36 +99,133 @@ def register_and_promote(
         "previous_champion": None,
         "champion_value": None,
     }
-    if current is None:
-        decision, reason = PROMOTED, f"no version had the alias {alias!r}"
-    elif str(current.version) == str(version):
-        decision, reason = PROMOTED, f"v{version} already holds the alias {alias!r}"
-        report["previous_champion"] = str(version)
-    else:
-        champion_value = float(champion_metric(str(current.version)))
-        report |= {"previous_champion": str(current.version), "champion_value": champion_value}
-        gain = value - champion_value
-        if gain >= min_delta:
-            decision = PROMOTED
-            reason = (
-                f"{metric} {value:.4f} beats champion v{current.version} ({champion_value:.4f}) "
-                f"by {gain:+.4f} >= min_delta {min_delta}"
-            )
-        else:
-            decision = KEPT
-            reason = (
-                f"{metric} {value:.4f} vs champion v{current.version} ({champion_value:.4f}): "
-                f"{gain:+.4f} < min_delta {min_delta}; {alias!r} stays on v{current.version}"
-            )
-    # Tags first: if the registry rejects one, the alias has not moved.
-    client.set_model_version_tag(name, version, DECISION_TAG, decision)
-    client.set_model_version_tag(name, version, REASON_TAG, reason)
-    client.set_tag(run_id, DECISION_TAG, decision)
-    client.set_tag(run_id, REASON_TAG, reason)
+    for round_number in range(1, DECISION_ROUNDS + 1):
+        current = _alias_holder(client, name, alias)
+        decision, reason, compared = _decide(
+            version, current, metric, value, min_delta, champion_metric, alias
+        )
+        report |= {"previous_champion": None, "champion_value": None} | compared
+        # Tags first: if the registry rejects one, the alias has not moved.
+        _tag_decision(client, name, version, run_id, decision, reason, previous=current)
+        _set_claim(client, name, version, reason if decision == PROMOTED else None)
+        if decision != PROMOTED or round_number == DECISION_ROUNDS:
+            break
+        if _alias_holder(client, name, alias) == current:  # nobody moved it meanwhile
+            break
+        logger.info("%s: %r moved while v%s was evaluated: deciding again.", name, alias, version)
     if decision == PROMOTED:
         client.set_registered_model_alias(name, alias, version)
+        decision, reason = _settle(client, name, alias, str(version), current, claim=reason)
     logger.info("%s v%s: %s (%s).", name, version, decision, reason)
     return report | {"decision": decision, "reason": reason}
+
+
+def _decide(
+    version: str,
+    current: str | None,
+    metric: str,
+    value: float,
+    min_delta: float,
+    champion_metric: Callable[[str], float],
+    alias: str,
+) -> tuple[str, str, dict[str, Any]]:
+    """The decision for ``version`` against the alias holder ``current``: decision, reason and
+    the report's ``previous_champion`` and ``champion_value``."""
+    if current is None:
+        return PROMOTED, f"no version had the alias {alias!r}", {}
+    if current == str(version):
+        reason = f"v{version} already holds the alias {alias!r}"
+        return PROMOTED, reason, {"previous_champion": current}
+    champion_value = float(champion_metric(current))
+    compared = {"previous_champion": current, "champion_value": champion_value}
+    gain = value - champion_value
+    if gain >= min_delta:
+        reason = (
+            f"{metric} {value:.4f} beats champion v{current} ({champion_value:.4f}) "
+            f"by {gain:+.4f} >= min_delta {min_delta}"
+        )
+        return PROMOTED, reason, compared
+    reason = (
+        f"{metric} {value:.4f} vs champion v{current} ({champion_value:.4f}): "
+        f"{gain:+.4f} < min_delta {min_delta}; {alias!r} stays on v{current}"
+    )
+    return KEPT, reason, compared
+
+
+def _alias_holder(client: Any, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def _tag_decision(
+    client: Any,
+    name: str,
+    version: str,
+    run_id: str | None,
+    decision: str,
+    reason: str,
+    *,
+    previous: str | None,
+) -> None:
+    """The decision on the model version and on its training run."""
+    client.set_model_version_tag(name, version, DECISION_TAG, decision)
+    client.set_model_version_tag(name, version, REASON_TAG, reason)
+    client.set_model_version_tag(name, version, PREVIOUS_TAG, previous or "none")
+    if run_id:
+        client.set_tag(run_id, DECISION_TAG, decision)
+        client.set_tag(run_id, REASON_TAG, reason)
+
+
+def _set_claim(client: Any, name: str, version: str, reason: str | None) -> None:
+    from contextlib import suppress
+
+    from mlflow.exceptions import MlflowException
+
+    if reason is not None:
+        client.set_model_version_tag(name, version, CLAIM_TAG, reason)
+    elif CLAIM_TAG in client.get_model_version(name, version).tags:
+        with suppress(MlflowException):  # already gone
+            client.delete_model_version_tag(name, version, CLAIM_TAG)
+
+
+def _overtaken(claim: str, holder: str | None, alias: str) -> str:
+    return (
+        f"promotion overtaken: {claim}, but v{holder} took {alias!r} at the same time "
+        f"(another evaluation promoting concurrently); {alias!r} stays on v{holder}"
+    )
+
+
+def _settle(
+    client: Any, name: str, alias: str, version: str, previous: str | None, *, claim: str
+) -> tuple[str, str]:
+    """Make the tags of every version that claimed ``alias`` over ``previous`` agree with where
+    the alias is, until it holds still across a pass. Returns ``version``'s decision and reason."""
+    predecessor = previous or "none"
+    mine = (PROMOTED, claim)
+    for _ in range(SETTLE_PASSES):
+        holder = _alias_holder(client, name, alias)
+        for found in client.search_model_versions(f"name='{name}'"):
+            other = str(found.version)
+            tags = client.get_model_version(name, other).tags
+            if tags.get(PREVIOUS_TAG) != predecessor or CLAIM_TAG not in tags:
+                continue
+            claimed = tags[CLAIM_TAG]
+            wanted = (
+                (PROMOTED, claimed)
+                if other == holder
+                else (KEPT, _overtaken(claimed, holder, alias))
+            )
+            if (tags.get(DECISION_TAG), tags.get(REASON_TAG)) != wanted:
+                _tag_decision(client, name, other, found.run_id, *wanted, previous=previous)
+            if other == version:
+                mine = wanted
+        if _alias_holder(client, name, alias) == holder:
+            break
+    return mine
 
 
 def _record_digest(client: Any, name: str, version: str) -> None:

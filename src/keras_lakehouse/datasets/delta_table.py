@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +28,29 @@ WRITE_MODES = ("overwrite", "append", "merge")
 WHEN_MATCHED = ("update", "ignore")
 COMPRESSION_CONF = "spark.sql.parquet.compression.codec"
 MAX_RECORDS_CONF = "spark.sql.files.maxRecordsPerFile"
+
+# A MERGE that loses a commit race to another writer is retried on the table's new version.
+MERGE_ATTEMPTS = 4
+MERGE_BACKOFF_SECONDS = 1.0  # doubled after each conflict, with jitter: about 7 s in all
+# Delta's commit-conflict exceptions (Python names in delta.exceptions and delta.connect, and the
+# JVM classes behind them: delta-spark 4.0.0 ships no delta.exceptions, so classic PySpark raises
+# a bare Py4JJavaError around io.delta.exceptions.*).
+CONCURRENT_CONFLICTS = frozenset(
+    {
+        "ConcurrentAppendException",
+        "ConcurrentDeleteReadException",
+        "ConcurrentDeleteDeleteException",
+        "ConcurrentTransactionException",
+        "ConcurrentWriteException",
+        "MetadataChangedException",
+        "ProtocolChangedException",
+        "DeltaConcurrentModificationException",
+    }
+)
+
+
+class ConcurrentCommitError(DatasetError):
+    """A MERGE that still conflicted with other writers' commits after ``MERGE_ATTEMPTS``."""
 
 
 class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
@@ -138,6 +163,11 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
                 f"No data-quality verdict for {self.location} at {self._validated_by}: run "
                 "`kedro run --pipelines=data_quality` first."
             ) from error
+        except json.JSONDecodeError as error:  # e.g. a run killed while writing it
+            raise DatasetError(
+                f"The data-quality verdict {self._validated_by} is unreadable ({error}): run "
+                "`kedro run --pipelines=data_quality` again."
+            ) from error
         version = verdict.get("delta_version")
         if not verdict.get("passed"):
             raise DatasetError(
@@ -208,8 +238,17 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
         if self._table is not None:
             return spark.catalog.tableExists(self._table)
         from delta.tables import DeltaTable
+        from pyspark.errors import AnalysisException
 
-        return DeltaTable.isDeltaTable(spark, self._filepath)
+        if DeltaTable.isDeltaTable(spark, self._filepath):
+            return True
+        # isDeltaTable answers from the session's cached snapshot: a process that has just lost
+        # the race to create the table still reads "no table" there. forPath reads the log anew.
+        try:
+            DeltaTable.forPath(spark, self._filepath)
+        except AnalysisException:
+            return False
+        return True
 
     def _describe(self) -> dict[str, Any]:
         return {
@@ -235,12 +274,41 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
             writer.save(self._filepath)
 
     def _merge(self, data: DataFrame) -> None:
-        target = self._delta_table()
+        """MERGE ``data``; when another writer commits first (Delta rejects the whole commit),
+        MERGE again on the new version, ``MERGE_ATTEMPTS`` times at most.
+
+        Raises:
+            ConcurrentCommitError: When every attempt lost its commit to another writer.
+        """
         condition = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in self._merge_keys)
-        merge = target.alias("t").merge(data.alias("s"), condition)
-        if self._when_matched == "update":
-            merge = merge.whenMatchedUpdateAll()
-        merge.whenNotMatchedInsertAll().execute()
+        for attempt in range(1, MERGE_ATTEMPTS + 1):
+            merge = self._delta_table().alias("t").merge(data.alias("s"), condition)
+            if self._when_matched == "update":
+                merge = merge.whenMatchedUpdateAll()
+            try:
+                merge.whenNotMatchedInsertAll().execute()
+                return
+            except Exception as error:
+                conflict = concurrent_conflict(error)
+                if conflict is None:
+                    raise
+                if attempt == MERGE_ATTEMPTS:
+                    raise ConcurrentCommitError(
+                        f"MERGE into {redact_uri(self.location)} failed {attempt} times: "
+                        f"another run committed to the table concurrently each time ({conflict}). "
+                        "This save wrote nothing (Delta rejects a conflicting commit whole); run "
+                        "again once the other run has finished."
+                    ) from error
+                pause = MERGE_BACKOFF_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+                logger.warning(
+                    "MERGE into %s lost a commit race (%s), attempt %d of %d: retrying in %.1f s.",
+                    redact_uri(self.location),
+                    conflict,
+                    attempt,
+                    MERGE_ATTEMPTS,
+                    pause,
+                )
+                time.sleep(pause)
 
     def version_number(self) -> int | None:
         """The table's current version, or ``None`` when it does not exist yet."""
@@ -268,6 +336,40 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
 
 def _spark() -> SparkSession:
     return active_session("A Delta table dataset")
+
+
+def concurrent_conflict(error: BaseException) -> str | None:
+    """The name of Delta's commit-conflict exception behind ``error`` (or its causes), else
+    ``None``. Recognises Delta's Python classes by name and, through Py4J, the JVM exception's
+    class and superclasses (``io.delta.exceptions.ConcurrentAppendException`` and kin)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for kind in type(current).__mro__:
+            if kind.__name__ in CONCURRENT_CONFLICTS:
+                return kind.__name__
+        found = _java_conflict(getattr(current, "java_exception", None))
+        if found is not None:
+            return found
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _java_conflict(java_exception: Any) -> str | None:
+    """The first Delta conflict class in a JVM exception's class hierarchy (via Py4J)."""
+    if java_exception is None:
+        return None
+    try:
+        kind = java_exception.getClass()
+        while kind is not None:
+            simple_name = str(kind.getName()).rsplit(".", 1)[-1]
+            if simple_name in CONCURRENT_CONFLICTS:
+                return simple_name
+            kind = kind.getSuperclass()
+    except Exception:  # a gateway that is gone: not a conflict we can tell
+        return None
+    return None
 
 
 @contextmanager

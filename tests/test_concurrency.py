@@ -1,0 +1,397 @@
+"""Conflicts and kills end in "nothing lost, nothing duplicated, a clear message".
+
+Delta rejects a conflicting commit whole; the project retries the MERGE a bounded number of times
+and then names the table. Killed runs leave the tables at their previous version and the next run
+completes. Two evaluations promoting at once leave one champion and tags that say so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F  # noqa: N812
+
+from keras_lakehouse.datasets import DeltaTableDataset
+from keras_lakehouse.datasets import delta_table as delta_table_module
+from keras_lakehouse.registry import (
+    CLAIM_TAG,
+    DECISION_TAG,
+    KEPT,
+    PREVIOUS_TAG,
+    PROMOTED,
+    REASON_TAG,
+)
+from keras_lakehouse.sample_data import generate
+
+# Each table and the columns that identify one of its rows (the catalog's merge_keys).
+TABLE_KEYS = {
+    "images_bronze": ["key"],
+    "images_quarantine": ["path"],
+    "texts_bronze": ["id"],
+    "texts_quarantine": ["source", "line"],
+}
+RUN_TIMEOUT_S = 300
+CONFLICT_MESSAGE = "another run committed to the table concurrently"
+
+
+# ---- one process: a MERGE overtaken by a concurrent commit ------------------------------------
+def gated_keys(spark, keys: list[str], started: Path, go: Path):
+    """A batch whose evaluation (inside the MERGE, after Delta read the table) signals ``started``
+    and waits for ``go``: a commit made meanwhile is a real concurrent commit."""
+
+    @F.udf("string")
+    def gate(key: str) -> str:
+        import pathlib
+        import time
+
+        pathlib.Path(str(started)).touch()
+        deadline = time.monotonic() + 60
+        while not pathlib.Path(str(go)).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return key
+
+    frame = spark.createDataFrame([(key,) for key in keys], "key string").coalesce(1)
+    return frame.select(gate("key").alias("key"))  # one task: the other core stays free
+
+
+def bronze_dataset(path: Path) -> DeltaTableDataset:
+    return DeltaTableDataset(
+        filepath=str(path), write_mode="merge", merge_keys=["key"], when_matched="ignore"
+    )
+
+
+def test_a_merge_overtaken_by_a_concurrent_commit_is_retried(spark, tmp_path: Path) -> None:
+    table = tmp_path / "bronze"
+    bronze_dataset(table).save(spark.createDataFrame([("a",)], "key string"))
+    started, go = tmp_path / "started", tmp_path / "go"
+    errors: list[BaseException] = []
+
+    def slow_save() -> None:
+        try:
+            bronze_dataset(table).save(gated_keys(spark, ["b", "c"], started, go))
+        except BaseException as error:
+            errors.append(error)
+
+    worker = threading.Thread(target=slow_save)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), "the gated MERGE never started"
+    # Another writer commits a MERGE while the first one is between its read and its commit.
+    bronze_dataset(table).save(spark.createDataFrame([("c",), ("d",)], "key string"))
+    go.touch()
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    assert errors == []
+    keys = [row["key"] for row in spark.read.format("delta").load(str(table)).collect()]
+    assert sorted(keys) == ["a", "b", "c", "d"]  # each key once, none lost
+
+
+class ConcurrentAppendException(Exception):  # noqa: N818 - Delta's Python name for the conflict
+    """Stands for ``delta.exceptions.ConcurrentAppendException`` (absent from delta-spark 4.0.0)."""
+
+
+def test_a_merge_that_keeps_conflicting_fails_naming_the_table(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from delta.tables import DeltaMergeBuilder
+
+    table = tmp_path / "bronze"
+    bronze_dataset(table).save(spark.createDataFrame([("a",)], "key string"))
+    calls: list[int] = []
+
+    def conflict(self) -> None:
+        calls.append(1)
+        raise ConcurrentAppendException("Files were added by a concurrent update.")
+
+    monkeypatch.setattr(DeltaMergeBuilder, "execute", conflict)
+    monkeypatch.setattr(delta_table_module, "MERGE_BACKOFF_SECONDS", 0.01)
+    with pytest.raises(
+        delta_table_module.ConcurrentCommitError, match=rf"bronze.*{CONFLICT_MESSAGE}"
+    ):
+        bronze_dataset(table).save(spark.createDataFrame([("b",)], "key string"))
+    assert len(calls) == delta_table_module.MERGE_ATTEMPTS
+
+    # Any other failure is not a conflict: raised at once, not retried.
+    calls.clear()
+
+    def broken(self) -> None:
+        calls.append(1)
+        raise ValueError("not a conflict")
+
+    monkeypatch.setattr(DeltaMergeBuilder, "execute", broken)
+    with pytest.raises(Exception, match="not a conflict"):
+        bronze_dataset(table).save(spark.createDataFrame([("b",)], "key string"))
+    assert len(calls) == 1
+
+
+# ---- whole runs in their own processes -------------------------------------------------------
+def light_project(project_copy) -> Path:
+    """A project copy with the sample data and a one-core Spark (each process has its own JVM)."""
+    project = project_copy()
+    (project / "conf/local/spark.yml").write_text(
+        "spark.master: local[1]\nspark.sql.shuffle.partitions: 1\nspark.driver.memory: 1g\n"
+    )
+    generate(project / "data/01_raw", scale=1, seed=42)
+    return project
+
+
+def start_run(project: Path, pipelines: str, log_name: str) -> subprocess.Popen:
+    """``kedro run --pipelines=...`` through the project's entry point, in its own process group
+    (so that a kill reaches Spark's JVM and Python workers too)."""
+    log = (project / f"{log_name}.log").open("w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "keras_lakehouse", f"--pipelines={pipelines}"],
+        cwd=project,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = RUN_TIMEOUT_S) -> int:
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        pytest.fail(f"{process.args} did not finish in {timeout} s.")
+
+
+def run_to_end(project: Path, pipelines: str, log_name: str) -> float:
+    started = time.monotonic()
+    rc = finish(start_run(project, pipelines, log_name))
+    log = (project / f"{log_name}.log").read_text()
+    assert rc == 0, f"{pipelines} run failed (exit {rc}):\n{log[-4000:]}"
+    return time.monotonic() - started
+
+
+def table_state(spark, project: Path) -> dict[str, tuple[int, list[tuple]]]:
+    """Row count and sorted key list of each ingestion table (paths relative to ``project``)."""
+    state = {}
+    for name, keys in TABLE_KEYS.items():
+        rows = (
+            spark.read.format("delta")
+            .load(str(project / "data/02_intermediate" / name))
+            .select(*keys)
+            .collect()
+        )
+        keys_found = [
+            tuple(value.replace(str(project), "<project>") for value in map(str, row))
+            for row in rows
+        ]
+        state[name] = (len(rows), sorted(keys_found))
+    return state
+
+
+def reports(project: Path) -> dict[str, object]:
+    """The counts reports, the gate verdicts and the quality reports' outcomes."""
+    folder = project / "data/08_reporting"
+    found: dict[str, object] = {}
+    for modality in ("images", "texts"):
+        found[f"{modality}_counts"] = json.loads(
+            (folder / f"{modality}_ingestion_counts.json").read_text()
+        )
+        quality = folder / "data_quality"
+        if quality.is_dir():
+            found[f"{modality}_gate"] = json.loads(
+                (quality / f"{modality}_bronze_gate.json").read_text()
+            )
+            report = json.loads((quality / f"{modality}_bronze.json").read_text())
+            found[f"{modality}_quality"] = (
+                report["success"],
+                report.get("delta_version"),
+                sorted(check["status"] for check in report["checks"]),
+            )
+    return found
+
+
+def leftovers(project: Path) -> list[str]:
+    """Files a later run could take for real output: temporary or staging names outside Delta's
+    own log (Delta ignores hidden files and files its log does not list)."""
+    suspicious = []
+    for path in (project / "data").rglob("*"):
+        if "_delta_log" in path.parts:
+            continue
+        name = path.name
+        if name.endswith((".tmp", ".partial")) or "staging" in name or name.startswith(".tmp"):
+            suspicious.append(str(path.relative_to(project)))
+    return suspicious
+
+
+@pytest.mark.slow
+def test_two_ingestion_runs_at_once_lose_and_duplicate_nothing(spark, project_copy) -> None:
+    project = light_project(project_copy)  # empty table paths: the first-run race
+    first = start_run(project, "ingestion", "first")
+    second = start_run(project, "ingestion", "second")
+    outcomes = {"first": finish(first), "second": finish(second)}
+    logs = {name: (project / f"{name}.log").read_text() for name in outcomes}
+    assert 0 in outcomes.values(), f"both concurrent runs failed:\n{logs}"
+    for name, rc in outcomes.items():
+        if rc != 0:  # a loser must say why, in words, not only with a JVM stack
+            assert CONFLICT_MESSAGE in logs[name], logs[name][-4000:]
+
+    state = table_state(spark, project)
+    for name, (count, keys) in state.items():
+        assert count == len(set(keys)), f"{name} holds a key more than once"
+    counts = reports(project)
+    for modality in ("images", "texts"):
+        report = counts[f"{modality}_counts"]
+        bronze, quarantine = state[f"{modality}_bronze"][0], state[f"{modality}_quarantine"][0]
+        assert (bronze, quarantine) == (report["bronze"], report["quarantine"])
+        assert bronze + quarantine == report["raw"]
+
+    run_to_end(project, "ingestion", "third")
+    assert table_state(spark, project) == state  # a re-run changes nothing
+
+
+@pytest.mark.slow
+def test_a_killed_ingestion_leaves_nothing_a_normal_run_cannot_finish(spark, project_copy) -> None:
+    pipelines = "ingestion,data_quality"
+    reference = light_project(project_copy)
+    duration = run_to_end(reference, pipelines, "reference")
+    expected_tables, expected_reports = table_state(spark, reference), reports(reference)
+
+    project = light_project(project_copy)
+    kill_points = sorted(random.Random(10).uniform(5, duration) for _ in range(3))
+    for number, seconds in enumerate(kill_points):
+        process = start_run(project, pipelines, f"killed_{number}")
+        try:
+            process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    run_to_end(project, pipelines, "after_kills")
+
+    assert table_state(spark, project) == expected_tables
+    assert reports(project) == expected_reports
+    assert leftovers(project) == []
+
+
+# ---- two evaluations promoting at once -------------------------------------------------------
+@pytest.fixture(scope="module")
+def log_tiny_model():
+    """Logs one small raw-input model in a new training run: returns its run id and model URI."""
+    from keras_lakehouse.models import build_lstm, compile_model
+    from keras_lakehouse.serving import ServingSpec, log_serving_model
+
+    model = compile_model(
+        build_lstm(vocabulary_size=4, sequence_length=3, num_classes=2, units=4, embedding_dim=4),
+        optimizer="adam",
+        learning_rate=0.01,
+    )
+    spec = ServingSpec.from_label_map(
+        "text", {"a": 0, "b": 1}, sequence_length=3, vocabulary=["", "[UNK]", "goal", "code"]
+    )
+    mlflow.set_experiment("concurrency-tests")
+
+    def log() -> tuple[str, str]:
+        with mlflow.start_run() as run:
+            info = log_serving_model(model, spec, pd.DataFrame({"text": ["goal", "code"]}))
+        return run.info.run_id, info.model_uri
+
+    return log
+
+
+def test_two_evaluations_promoting_at_once_leave_one_champion_and_honest_tags(
+    log_tiny_model,
+) -> None:
+    from keras_lakehouse.registry import register_and_promote
+
+    client = mlflow.MlflowClient()
+    name = "racing_model"
+    first = log_tiny_model()
+    register_and_promote(
+        name=name,
+        model_uri=first[1],
+        run_id=first[0],
+        metric="macro_f1",
+        value=0.85,
+        floor=0.8,
+        min_delta=0.01,
+        champion_metric=lambda version: 0.0,
+    )
+    logged = {0.90: log_tiny_model(), 0.95: log_tiny_model()}
+    values = {first[0]: 0.85} | {run_id: value for value, (run_id, _) in logged.items()}
+    # Both evaluations measure the same champion (v1) before either moves the alias.
+    both_measured = threading.Barrier(2, timeout=60)
+    reports: dict[float, dict] = {}
+    errors: list[BaseException] = []
+
+    def evaluate(value: float) -> None:
+        measured: list[str] = []
+
+        def champion_metric(version: str) -> float:
+            if not measured:
+                both_measured.wait()
+            measured.append(version)
+            return values[client.get_model_version(name, version).run_id]
+
+        run_id, uri = logged[value]
+        try:
+            reports[value] = register_and_promote(
+                name=name,
+                model_uri=uri,
+                run_id=run_id,
+                metric="macro_f1",
+                value=value,
+                floor=0.8,
+                min_delta=0.01,
+                champion_metric=champion_metric,
+            )
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=evaluate, args=(value,)) for value in logged]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+
+    champion = str(client.get_model_version_by_alias(name, "champion").version)
+    versions = [str(found.version) for found in client.search_model_versions(f"name='{name}'")]
+    holders = [
+        version
+        for version in sorted(versions)
+        if "champion" in client.get_model_version(name, version).aliases
+    ]
+    assert holders == [champion]
+    racers = {report["version"]: report for report in reports.values()}
+    assert set(racers) == {"2", "3"}
+    for version, report in racers.items():
+        tags = client.get_model_version(name, version).tags
+        run_tags = client.get_run(logged[report["value"]][0]).data.tags
+        assert (run_tags[DECISION_TAG], run_tags[REASON_TAG]) == (
+            tags[DECISION_TAG],
+            tags[REASON_TAG],
+        )
+        if version == champion:
+            assert tags[DECISION_TAG] == PROMOTED
+            assert (report["decision"], report["reason"]) == (PROMOTED, tags[REASON_TAG])
+        elif client.get_model_version(name, champion).tags[PREVIOUS_TAG] == version:
+            # Promoted first; the other evaluation then measured it as the champion and beat it.
+            assert tags[DECISION_TAG] == PROMOTED
+        else:  # overtaken (maybe after it returned): the tags say so and name the holder
+            assert tags[DECISION_TAG] == KEPT, tags
+            assert f"v{champion}" in tags[REASON_TAG]
+
+
+def test_the_race_tags_follow_unity_catalog_rules() -> None:
+    from keras_lakehouse.uc_rules import check_tag_key
+
+    for key in (PREVIOUS_TAG, CLAIM_TAG):
+        check_tag_key(key)
