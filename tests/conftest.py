@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,6 +33,17 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_registry_follows_the_suite_store() -> Iterator[None]:
+    """``mlflow.set_registry_uri`` (called by every Kedro run's tracking set-up) is process-wide:
+    a test that points it elsewhere — the Unity Catalog stand-in, a fake remote registry — must
+    not leave the next tests talking to that registry. After each test it follows the tracking
+    store (the suite's) again."""
+    yield
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_registry_uri(None)
 
 
 @pytest.fixture(scope="session")
