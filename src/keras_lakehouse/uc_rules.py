@@ -24,7 +24,7 @@ from typing import Any
 STANDIN_SCHEME = "uc-standin"
 MAX_NAME_PART = 255
 MAX_TAG_KEY = 255
-MAX_TAG_VALUE = 5000
+MAX_TAG_VALUE = 1000  # Unity Catalog model and version tag values
 _TAG_KEY = re.compile(r"[A-Za-z0-9_]+")
 _NAME_PART = re.compile(r"[^\s./\\`\x00-\x1f]+")
 _SEARCH = re.compile(r"\s*(name|run_id)\s*=\s*'[^']*'\s*")
