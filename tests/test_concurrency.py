@@ -283,19 +283,11 @@ def test_a_killed_ingestion_leaves_nothing_a_normal_run_cannot_finish(spark, pro
 
 # ---- two evaluations promoting at once -------------------------------------------------------
 @pytest.fixture(scope="module")
-def log_tiny_model():
+def log_tiny_model(tiny_text_model):
     """Logs one small raw-input model in a new training run: returns its run id and model URI."""
-    from keras_lakehouse.models import build_lstm, compile_model
-    from keras_lakehouse.serving import ServingSpec, log_serving_model
+    from keras_lakehouse.serving import log_serving_model
 
-    model = compile_model(
-        build_lstm(vocabulary_size=4, sequence_length=3, num_classes=2, units=4, embedding_dim=4),
-        optimizer="adam",
-        learning_rate=0.01,
-    )
-    spec = ServingSpec.from_label_map(
-        "text", {"a": 0, "b": 1}, sequence_length=3, vocabulary=["", "[UNK]", "goal", "code"]
-    )
+    model, spec = tiny_text_model
     mlflow.set_experiment("concurrency-tests")
 
     def log() -> tuple[str, str]:
