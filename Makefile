@@ -70,7 +70,7 @@ bench: setup  ## Benchmark the training loader (input, memory, handoff) into ben
 package: setup  ## Build the wheel, the conf tarball and the SBOM (sbom.cdx.json) into dist/
 	rm -f dist/keras_lakehouse-*.whl dist/conf-keras_lakehouse.tar.gz  # one wheel: dist/*.whl
 	$(BIN)/kedro package
-	$(BIN)/python -m keras_lakehouse.sbom --output dist/sbom.cdx.json  # CycloneDX, of .venv
+	$(BIN)/python -m keras_lakehouse.platform.sbom --output dist/sbom.cdx.json  # CycloneDX, of .venv
 	@ls -1 dist/keras_lakehouse-*.whl dist/conf-keras_lakehouse.tar.gz dist/sbom.cdx.json
 
 lock: setup  ## Re-resolve requirements.lock against the target runtime (runtime/; needs the network)

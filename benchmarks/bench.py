@@ -212,7 +212,7 @@ def start_spark() -> Any:
     """The project's local Delta-enabled session, with its scratch folders under work/."""
     import yaml
 
-    from keras_lakehouse.spark import get_or_create_spark
+    from keras_lakehouse.platform.spark import get_or_create_spark
 
     config = yaml.safe_load((ROOT / "conf" / "base" / "spark.yml").read_text())
     config |= {
@@ -227,7 +227,7 @@ def start_spark() -> Any:
 
 def build_model() -> Any:
     """The CNN of the project, compiled as training compiles it (no batch norm)."""
-    from keras_lakehouse.models import build_cnn, compile_model
+    from keras_lakehouse.training.models import build_cnn, compile_model
 
     model = build_cnn(image_size=IMAGE_SIZE, num_classes=NUM_CLASSES, batch_norm=False)
     return compile_model(model, optimizer=OPTIMIZER, learning_rate=LEARNING_RATE)
@@ -275,7 +275,7 @@ class EpochClock:
 
 def train_epoch(uris: Sequence[str]) -> Iterator[tuple[Any, Any]]:
     """One shuffled pass over the train split, as every measurement reads it."""
-    from keras_lakehouse.loader import ImageColumns, iter_batches, local_path
+    from keras_lakehouse.training.loader import ImageColumns, iter_batches, local_path
 
     return iter_batches(
         [local_path(uri) for uri in uris],
@@ -292,7 +292,7 @@ def measure_input_ratio(snapshot: Any) -> dict[str, Any]:
     import numpy as np
     import tensorflow as tf
 
-    from keras_lakehouse.loader import ImageColumns, to_tf_dataset
+    from keras_lakehouse.training.loader import ImageColumns, to_tf_dataset
 
     decode = ImageColumns(IMAGE_SIZE)
     batches = list(train_epoch(snapshot.files))
@@ -356,7 +356,7 @@ def child(mode: str, snapshot_file: Path) -> dict[str, Any]:
     """In a fresh process: stream, fit or materialise one train epoch; report the peak RSS."""
     import numpy as np
 
-    from keras_lakehouse.loader import DeltaSnapshot
+    from keras_lakehouse.training.loader import DeltaSnapshot
 
     fields = json.loads(snapshot_file.read_text())
     snapshot = DeltaSnapshot(**(fields | {"files": tuple(fields["files"])}))
@@ -368,7 +368,7 @@ def child(mode: str, snapshot_file: Path) -> dict[str, Any]:
     if mode == CHILD_FIT:
         import keras
 
-        from keras_lakehouse.loader import ImageColumns, to_tf_dataset
+        from keras_lakehouse.training.loader import ImageColumns, to_tf_dataset
 
         keras.utils.set_random_seed(LOADER_SEED)
         model = build_model()
@@ -448,7 +448,7 @@ def measure_handoff(spark: Any, snapshot: Any) -> dict[str, Any]:
     """Rows/s from the silver table into numpy batches: streaming loader vs Spark toPandas."""
     import numpy as np
 
-    from keras_lakehouse.loader import ImageColumns, iter_batches, local_path
+    from keras_lakehouse.training.loader import ImageColumns, iter_batches, local_path
 
     decode = ImageColumns(IMAGE_SIZE)
     files = [local_path(name) for name in snapshot.files]

@@ -49,7 +49,7 @@ def _mlflow_registry_follows_the_suite_store() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """The project's own session builder with the project's spark.yml, sized for tests."""
-    from keras_lakehouse.spark import get_or_create_spark
+    from keras_lakehouse.platform.spark import get_or_create_spark
 
     config = yaml.safe_load((PROJECT_ROOT / "conf/base/spark.yml").read_text())
     config |= {
@@ -174,8 +174,8 @@ def built_package(tmp_path_factory: pytest.TempPathFactory):
 def tiny_text_model() -> tuple:
     """A tiny compiled LSTM and its serving spec (vocabulary "goal", "code"; labels a, b): the
     cheapest model to log, register and load in registry tests."""
-    from keras_lakehouse.models import build_lstm, compile_model
-    from keras_lakehouse.serving import ServingSpec
+    from keras_lakehouse.serving.mlflow_model import ServingSpec
+    from keras_lakehouse.training.models import build_lstm, compile_model
 
     model = compile_model(
         build_lstm(vocabulary_size=4, sequence_length=3, num_classes=2, units=4, embedding_dim=4),

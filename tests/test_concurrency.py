@@ -24,7 +24,8 @@ from pyspark.sql import functions as F  # noqa: N812
 
 from keras_lakehouse.datasets import DeltaTableDataset
 from keras_lakehouse.datasets import delta_table as delta_table_module
-from keras_lakehouse.registry import (
+from keras_lakehouse.sample_data import generate
+from keras_lakehouse.serving.registry import (
     CLAIM_TAG,
     DECISION_TAG,
     KEPT,
@@ -32,7 +33,6 @@ from keras_lakehouse.registry import (
     PROMOTED,
     REASON_TAG,
 )
-from keras_lakehouse.sample_data import generate
 
 # Each table and the columns that identify one of its rows (the catalog's merge_keys).
 TABLE_KEYS = {
@@ -285,7 +285,7 @@ def test_a_killed_ingestion_leaves_nothing_a_normal_run_cannot_finish(spark, pro
 @pytest.fixture(scope="module")
 def log_tiny_model(tiny_text_model):
     """Logs one small raw-input model in a new training run: returns its run id and model URI."""
-    from keras_lakehouse.serving import log_serving_model
+    from keras_lakehouse.serving.mlflow_model import log_serving_model
 
     model, spec = tiny_text_model
     mlflow.set_experiment("concurrency-tests")
@@ -301,7 +301,7 @@ def log_tiny_model(tiny_text_model):
 def test_two_evaluations_promoting_at_once_leave_one_champion_and_honest_tags(
     log_tiny_model,
 ) -> None:
-    from keras_lakehouse.registry import register_and_promote
+    from keras_lakehouse.serving.registry import register_and_promote
 
     client = mlflow.MlflowClient()
     name = "racing_model"
@@ -383,7 +383,7 @@ def test_two_evaluations_promoting_at_once_leave_one_champion_and_honest_tags(
 
 
 def test_the_race_tags_follow_unity_catalog_rules() -> None:
-    from keras_lakehouse.uc_rules import check_tag_key
+    from keras_lakehouse.serving.uc_standin import check_tag_key
 
     for key in (PREVIOUS_TAG, CLAIM_TAG):
         check_tag_key(key)

@@ -165,7 +165,7 @@ def test_rescoring_the_same_input_replaces_rows(inference_runs) -> None:
 def predict(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     return subprocess.run(
-        [sys.executable, "-m", "keras_lakehouse.predict", "--project", str(project), *args],
+        [sys.executable, "-m", "keras_lakehouse.serving.predict", "--project", str(project), *args],
         capture_output=True,
         text=True,
         env=env,

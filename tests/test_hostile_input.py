@@ -24,8 +24,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from keras_lakehouse import imaging, predict, texts
-from keras_lakehouse.texts import TextRecord, parse_text_file, text_key
+from keras_lakehouse.ingest import images as imaging
+from keras_lakehouse.ingest import texts
+from keras_lakehouse.ingest.texts import TextRecord, parse_text_file, text_key
+from keras_lakehouse.serving import predict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -112,7 +112,7 @@ def test_dev_tools_and_local_spark_are_not_runtime_dependencies() -> None:
 
 # ---- the local stack -------------------------------------------------------------------------
 def test_the_local_twin_runs_the_runtime_spark_and_delta_lines() -> None:
-    from keras_lakehouse.jars import DELTA_JARS
+    from keras_lakehouse.platform.jars import DELTA_JARS
 
     assert minor(metadata.version("pyspark")) == RUNTIME["local_twin"]["pyspark"]
     assert metadata.version("delta-spark") == RUNTIME["delta"]

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image, UnidentifiedImageError
 
-from keras_lakehouse import sample_data
 from keras_lakehouse.sample_data import SampleSummary, generate, main
+from keras_lakehouse.sample_data import core as sample_data
 
 TEXT_LABELS = {"sports", "technology", "cooking"}
 GOOD_IMAGE = re.compile(r"^(circle|square|triangle)_\d{5}\.(png|jpg)$")

@@ -7,10 +7,10 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from keras_lakehouse.env_settings import check_unity_catalog
 from keras_lakehouse.params import validate_parameters
-from keras_lakehouse.spark import get_or_create_spark
-from keras_lakehouse.tracking import configure_tracking
+from keras_lakehouse.platform.env_settings import check_unity_catalog
+from keras_lakehouse.platform.spark import get_or_create_spark
+from keras_lakehouse.platform.tracking import configure_tracking
 
 logger = logging.getLogger(__name__)
 

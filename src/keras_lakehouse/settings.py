@@ -5,8 +5,8 @@ See https://docs.kedro.org/en/stable/kedro_project_setup/settings.html
 
 from kedro.config import OmegaConfigLoader
 
-from keras_lakehouse.env_settings import env_setting
 from keras_lakehouse.hooks import MlflowHooks, ParameterValidationHooks, SparkHooks
+from keras_lakehouse.platform.env_settings import env_setting
 
 # pluggy calls hooks in reverse order of registration: parameters are validated first, so a
 # typo fails in milliseconds instead of after the Spark session has started.

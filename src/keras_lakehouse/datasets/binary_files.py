@@ -11,8 +11,8 @@ import fsspec
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 from pyspark.sql import DataFrame
 
-from keras_lakehouse.redaction import redact_uri
-from keras_lakehouse.spark import active_session
+from keras_lakehouse.platform.redaction import redact_uri
+from keras_lakehouse.platform.spark import active_session
 
 logger = logging.getLogger(__name__)
 

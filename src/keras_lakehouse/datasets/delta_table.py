@@ -14,8 +14,8 @@ from typing import Any, Literal
 from kedro.io.core import AbstractDataset, DatasetError
 from pyspark.sql import DataFrame, SparkSession
 
-from keras_lakehouse.redaction import redact_uri
-from keras_lakehouse.spark import active_session
+from keras_lakehouse.platform.redaction import redact_uri
+from keras_lakehouse.platform.spark import active_session
 
 logger = logging.getLogger(__name__)
 
@@ -413,7 +413,7 @@ class DeltaSnapshotDataset(AbstractDataset[None, Any]):
         """Pin the current version, list its files and count rows per split (from the files)."""
         import pyarrow.parquet as pq
 
-        from keras_lakehouse.loader import DeltaSnapshot, local_path
+        from keras_lakehouse.training.loader import DeltaSnapshot, local_path
 
         version = self._delta.version_number()
         if version is None:

@@ -10,7 +10,7 @@ from keras_lakehouse.pipelines.data_quality.nodes import (
     record_quality_verdict,
     validate_table,
 )
-from keras_lakehouse.quality import _raised
+from keras_lakehouse.quality.suites import _raised
 
 
 def suite(*expectations: dict, class_balance: dict | None = None) -> dict:

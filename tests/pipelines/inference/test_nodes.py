@@ -13,10 +13,10 @@ from PIL import Image
 from pyspark.sql import SparkSession
 
 from keras_lakehouse.datasets import BinaryFilesDataset, DeltaTableDataset
-from keras_lakehouse.models import build_cnn, compile_model
 from keras_lakehouse.pipelines.inference import nodes
-from keras_lakehouse.registry import register_and_promote
-from keras_lakehouse.serving import Scorer, ServingSpec, log_serving_model
+from keras_lakehouse.serving.mlflow_model import Scorer, ServingSpec, log_serving_model
+from keras_lakehouse.serving.registry import register_and_promote
+from keras_lakehouse.training.models import build_cnn, compile_model
 
 IMAGE_PARAMS = {
     "allowed_labels": ["red", "blue"],

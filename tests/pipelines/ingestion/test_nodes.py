@@ -276,7 +276,7 @@ def test_every_per_row_rule_of_the_suites_is_applied_at_ingestion() -> None:
     """One definition: each error-severity per-row expectation of a bronze suite is a row rule
     (none is skipped), on a column the ingestion produces."""
     from keras_lakehouse.params import SuiteParams
-    from keras_lakehouse.quality import is_row_check, row_rules
+    from keras_lakehouse.quality.suites import is_row_check, row_rules
 
     for suite, columns in (
         (IMAGES_SUITE, nodes.IMAGES_BRONZE_COLUMNS),

@@ -10,9 +10,9 @@ from PIL import Image
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
 
-from keras_lakehouse import imaging
+from keras_lakehouse.ingest import images as imaging
 from keras_lakehouse.pipelines.preprocessing import nodes
-from keras_lakehouse.serving_code import build_vectorizer
+from keras_lakehouse.serving.serving_code import build_vectorizer
 
 PARAMS = {
     "seed": 42,

@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame
 
 from keras_lakehouse.datasets import delta_version_of
 from keras_lakehouse.params import SuiteParams
-from keras_lakehouse.quality import (
+from keras_lakehouse.quality.suites import (
     gate_failures,
     rejected_fraction_check,
     render_html,

@@ -18,7 +18,21 @@ from matplotlib.figure import Figure
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F  # noqa: N812
 
-from keras_lakehouse.loader import (
+from keras_lakehouse.evaluation.metrics import (
+    classification_report,
+    flat_metrics,
+    metrics_from_confusion,
+)
+from keras_lakehouse.evaluation.plots import (
+    confusion_matrix_figure,
+    image_grid_figure,
+    training_curves_figure,
+)
+from keras_lakehouse.params import EvaluationParams, ServingParams
+from keras_lakehouse.serving.mlflow_model import IMAGE_COLUMN, TEXT_COLUMN, labels_by_index
+from keras_lakehouse.serving.registry import register_and_promote
+from keras_lakehouse.serving.scoring import fetch_version, score
+from keras_lakehouse.training.loader import (
     DeltaSnapshot,
     ImageColumns,
     TextColumns,
@@ -26,16 +40,6 @@ from keras_lakehouse.loader import (
     local_path,
     read_split,
 )
-from keras_lakehouse.metrics import classification_report, flat_metrics, metrics_from_confusion
-from keras_lakehouse.params import EvaluationParams, ServingParams
-from keras_lakehouse.plots import (
-    confusion_matrix_figure,
-    image_grid_figure,
-    training_curves_figure,
-)
-from keras_lakehouse.registry import register_and_promote
-from keras_lakehouse.scoring import fetch_version, score
-from keras_lakehouse.serving import IMAGE_COLUMN, TEXT_COLUMN, labels_by_index
 
 logger = logging.getLogger(__name__)
 

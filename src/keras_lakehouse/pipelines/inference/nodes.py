@@ -20,8 +20,8 @@ from keras_lakehouse.pipelines.ingestion.nodes import (
     check_raw_texts,
     split_checked,
 )
-from keras_lakehouse.scoring import PREDICTIONS_COLUMNS, ModelVersion, fetch_model, score
-from keras_lakehouse.serving import IMAGE_COLUMN, TEXT_COLUMN
+from keras_lakehouse.serving.mlflow_model import IMAGE_COLUMN, TEXT_COLUMN
+from keras_lakehouse.serving.scoring import PREDICTIONS_COLUMNS, ModelVersion, fetch_model, score
 
 logger = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
-from keras_lakehouse.imaging import ImageCheck, inspect_image
+from keras_lakehouse.ingest.images import ImageCheck, inspect_image
+from keras_lakehouse.ingest.texts import DUPLICATE_ID, TextRecord, parse_text_file
 from keras_lakehouse.params import ImageIngestionParams, SuiteParams, TextIngestionParams
-from keras_lakehouse.quality import row_rules
-from keras_lakehouse.texts import DUPLICATE_ID, TextRecord, parse_text_file
+from keras_lakehouse.quality.suites import row_rules
 
 logger = logging.getLogger(__name__)
 

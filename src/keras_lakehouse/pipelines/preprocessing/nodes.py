@@ -15,7 +15,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
-from keras_lakehouse.imaging import resize_rgb
+from keras_lakehouse.ingest.images import resize_rgb
 from keras_lakehouse.params import PreprocessingParams
 
 logger = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ def vectorize_texts(
 
     @F.pandas_udf(T.ArrayType(T.IntegerType()))
     def to_ids(text: pd.Series) -> pd.Series:
-        from keras_lakehouse.serving_code import build_vectorizer
+        from keras_lakehouse.serving.serving_code import build_vectorizer
 
         layer = build_vectorizer(vocabulary, length)
         ids = np.asarray(layer(np.asarray(text.to_numpy(dtype=object), dtype=object)))

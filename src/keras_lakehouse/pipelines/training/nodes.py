@@ -11,14 +11,19 @@ import keras
 import pandas as pd
 from PIL import Image
 
-from keras_lakehouse.imaging import pixels_to_array
-from keras_lakehouse.loader import DeltaSnapshot, ImageColumns, TextColumns, read_split
-from keras_lakehouse.models import build_cnn, build_lstm, compile_model
+from keras_lakehouse.ingest.images import pixels_to_array
 from keras_lakehouse.params import ImagePreprocessingParams, TrainingParams
-from keras_lakehouse.sbom import log_sbom
-from keras_lakehouse.serving import IMAGE_COLUMN, TEXT_COLUMN, ServingSpec, log_serving_model
-from keras_lakehouse.tracking import log_delta_input, log_history, training_run
-from keras_lakehouse.training import TrainingJob, evaluate, train, use_mixed_precision_on_gpu
+from keras_lakehouse.platform.sbom import log_sbom
+from keras_lakehouse.platform.tracking import log_delta_input, log_history, training_run
+from keras_lakehouse.serving.mlflow_model import (
+    IMAGE_COLUMN,
+    TEXT_COLUMN,
+    ServingSpec,
+    log_serving_model,
+)
+from keras_lakehouse.training.job import TrainingJob, evaluate, train, use_mixed_precision_on_gpu
+from keras_lakehouse.training.loader import DeltaSnapshot, ImageColumns, TextColumns, read_split
+from keras_lakehouse.training.models import build_cnn, build_lstm, compile_model
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Evaluation: classification metrics from a confusion matrix, and the report figures."""
