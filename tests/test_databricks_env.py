@@ -1,6 +1,7 @@
-"""The databricks env (conf/databricks): every base dataset mapped, no credentials, start-up
-errors that name the missing setting, the cluster's Spark session left alone, and a local stand-in
-of `kedro run --env=databricks` against a local Delta metastore."""
+"""The databricks env (conf/databricks): every base dataset lands in Unity Catalog (one catalog:
+base paths under ``${globals:data_root}``, the databricks file only for what differs), no
+credentials, start-up errors that name the missing setting, the cluster's Spark session left alone,
+and a local stand-in of `kedro run --env=databricks` against a local Delta metastore."""
 
 from __future__ import annotations
 
@@ -18,10 +19,14 @@ from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
 
 from keras_lakehouse import settings
-from keras_lakehouse.env_settings import MissingSettingError, check_unity_catalog, env_setting
 from keras_lakehouse.hooks import SparkHooks
 from keras_lakehouse.params import validate_parameters
-from keras_lakehouse.tracking import configure_tracking
+from keras_lakehouse.platform.env_settings import (
+    MissingSettingError,
+    check_unity_catalog,
+    env_setting,
+)
+from keras_lakehouse.platform.tracking import configure_tracking
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BASE = PROJECT_ROOT / "conf" / "base"
@@ -31,6 +36,15 @@ SETTINGS = {"KL_CATALOG": "main", "KL_SCHEMA": "keras_lakehouse"}
 UNITY_VARIABLES = ("KL_CATALOG", "KL_SCHEMA", "KL_VOLUME", "KL_VOLUME_ROOT", "KL_MLFLOW_EXPERIMENT")
 # Datasets that live only in memory need no mapping.
 NOT_PERSISTED = ("MemoryDataset", "SharedMemoryDataset")
+# Every file of the catalog lives under ${globals:data_root}: `data` (relative to the project root)
+# locally, the Volume in the databricks env (VOLUME_ROOT: KL_VOLUME's default under SETTINGS).
+ROOTED = "${globals:data_root}/"
+LOCAL_ROOT = "data"
+VOLUME_ROOT = "/Volumes/main/keras_lakehouse/keras_lakehouse"
+# The options of a catalog entry that hold a path.
+PATH_KEYS = ("filepath", "validated_by")
+# A local path literal in a config value (`data/...`, not `metadata/` or `data_root}/`).
+LOCAL_PATH = re.compile(r"(?<![\w.-])data/")
 # What a credential looks like: a Databricks personal access token, a secret-named key with a
 # literal value, or a long run of letters and digits.
 SECRET_PATTERNS = (
@@ -57,6 +71,15 @@ def persisted(entries: dict[str, dict[str, Any]]) -> set[str]:
     }
 
 
+def string_values(value: Any, key: str = "") -> list[tuple[str, str]]:
+    """Every string in ``value`` with its dotted key: ``[("save_args.format", "png"), ...]``."""
+    if isinstance(value, dict):
+        return [item for k, v in value.items() for item in string_values(v, f"{key}.{k}")]
+    if isinstance(value, list):
+        return [item for v in value for item in string_values(v, key)]
+    return [(key.lstrip("."), value)] if isinstance(value, str) else []
+
+
 def config_loader(env: str, runtime_params: dict | None = None) -> OmegaConfigLoader:
     """The project's own config loader settings, on the project's conf folder."""
     return OmegaConfigLoader(
@@ -76,25 +99,102 @@ def unity_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return SETTINGS
 
 
-# ---- the mapping --------------------------------------------------------------------------------
-def test_every_base_dataset_has_a_databricks_entry() -> None:
-    base = persisted(catalog_entries(BASE / "catalog.yml"))
-    databricks = set(catalog_entries(DATABRICKS / "catalog.yml"))
-    missing = sorted(base - databricks)
-    assert not missing, (
-        f"Datasets of conf/base/catalog.yml without an entry in conf/databricks/catalog.yml: "
-        f"{missing}. Map each to a Unity Catalog table or a Volume path."
+# ---- one catalog: base roots its paths at a global, databricks holds only what differs --------
+def rerooted(value: Any, root: str) -> Any:
+    """``value`` with ``root`` at the start of a string replaced by ``<root>``."""
+    if isinstance(value, dict):
+        return {key: rerooted(item, root) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rerooted(item, root) for item in value]
+    if isinstance(value, str) and (value == root or value.startswith(f"{root}/")):
+        return "<root>" + value.removeprefix(root)
+    return value
+
+
+def test_base_catalog_takes_every_path_from_the_data_root_global() -> None:
+    """No `data/` literal in base: an env moves every file by setting ``data_root`` alone."""
+    literal = [
+        f"{name}.{key}: {value}"
+        for name, entry in catalog_entries(BASE / "catalog.yml").items()
+        for key, value in string_values(entry)
+        if (key in PATH_KEYS and not value.startswith(ROOTED)) or LOCAL_PATH.search(value)
+    ]
+    assert not literal, f"conf/base/catalog.yml paths not under {ROOTED}: {literal}"
+
+
+def test_base_paths_resolve_under_the_local_data_folder() -> None:
+    """Locally every file stays where it was: ``data/<layer>/...``, relative to the project root."""
+    assert config_loader("base")["globals"]["data_root"] == LOCAL_ROOT
+    catalog = config_loader("base")["catalog"]
+    outside = [
+        f"{name}.{key}: {entry[key]}"
+        for name, entry in catalog.items()
+        for key in PATH_KEYS
+        if key in entry and not entry[key].startswith(f"{LOCAL_ROOT}/")
+    ]
+    assert not outside, f"Base paths outside {LOCAL_ROOT}/: {outside}"
+
+
+def test_every_dataset_lands_in_unity_catalog_under_the_databricks_env(unity_env) -> None:
+    """Base and databricks merged, resolved: each persisted dataset is a table of the configured
+    schema or a path in the configured Volume; nothing points at the local data/ folder."""
+    catalog = config_loader("databricks")["catalog"]
+    assert set(catalog) == set(catalog_entries(BASE / "catalog.yml"))
+    wrong = [
+        f"{name}: {entry}"
+        for name, entry in sorted(catalog.items())
+        if name in persisted(catalog) and not in_unity_catalog(entry)
+    ]
+    assert not wrong, "Datasets neither in main.keras_lakehouse nor in its Volume:\n" + "\n".join(
+        wrong
     )
-    stale = sorted(databricks - set(catalog_entries(BASE / "catalog.yml")))
+
+
+def in_unity_catalog(entry: dict[str, Any]) -> bool:
+    """A resolved entry: a table of main.keras_lakehouse or a file in its Volume, and nothing in
+    the local data/ folder."""
+    if "filepath" in entry:
+        table = True
+    elif entry["type"] == "databricks.ManagedTableDataset":
+        table = (entry["catalog"], entry["database"]) == ("main", "keras_lakehouse")
+    else:
+        table = entry["table"].startswith("main.keras_lakehouse.")
+    paths = [entry[key] for key in PATH_KEYS if key in entry]
+    in_volume = all(path.startswith(f"{VOLUME_ROOT}/") for path in paths)
+    local = [value for _, value in string_values(entry) if LOCAL_PATH.search(value)]
+    return table and in_volume and not local
+
+
+def test_databricks_catalog_holds_only_what_differs_from_base(unity_env) -> None:
+    """An entry of conf/databricks/catalog.yml replaces the base entry as a whole (Kedro merges
+    catalog entries by name): one that only moves base's paths to the Volume is a second copy to
+    keep in step. Base reaches the Volume through ``${globals:data_root}``."""
+    base = config_loader("base")["catalog"]
+    databricks = config_loader("databricks")["catalog"]
+    names = set(catalog_entries(DATABRICKS / "catalog.yml"))
+    stale = sorted(names - set(base))
     assert not stale, f"conf/databricks/catalog.yml maps datasets that base lacks: {stale}"
+    repeats = sorted(
+        name
+        for name in names
+        if rerooted(databricks[name], VOLUME_ROOT) == rerooted(base[name], LOCAL_ROOT)
+    )
+    assert not repeats, (
+        f"conf/databricks/catalog.yml entries that only repeat conf/base/catalog.yml with the "
+        f"Volume as root: {repeats}. Delete them: base takes the root from ${{globals:data_root}}."
+    )
 
 
-def test_databricks_entries_point_at_unity_catalog_only() -> None:
-    """Tables in the configured schema, files in the configured Volume: nothing local."""
+def test_databricks_entries_name_their_tables_through_globals() -> None:
+    """Tables in the schema and files in the Volume that the environment variables choose: table
+    names through ${globals:uc_schema} / unity_catalog, paths through ${globals:data_root}."""
     for name, entry in catalog_entries(DATABRICKS / "catalog.yml").items():
+        for key in PATH_KEYS:
+            if key in entry:
+                assert entry[key].startswith(ROOTED), f"{name}.{key}"
         if "filepath" in entry:
-            assert entry["filepath"].startswith("${globals:volume_root}/"), name
-        elif entry["type"] == "databricks.ManagedTableDataset":
+            continue
+        if entry["type"] == "databricks.ManagedTableDataset":
             assert entry["catalog"] == "${globals:unity_catalog.catalog}", name
             assert entry["database"] == "${globals:unity_catalog.schema}", name
         else:
@@ -102,14 +202,12 @@ def test_databricks_entries_point_at_unity_catalog_only() -> None:
             # validated: images_bronze_validated → images_bronze.
             table = name.removesuffix("_validated") if "validated_by" in entry else name
             assert entry["table"] == f"${{globals:uc_schema}}.{table}", name
-            if "validated_by" in entry:
-                assert entry["validated_by"].startswith("${globals:volume_root}/"), name
 
 
 def test_databricks_catalog_builds_every_dataset(unity_env) -> None:
     loader = config_loader("databricks")
     catalog = DataCatalog.from_config(loader["catalog"])
-    for name in catalog_entries(DATABRICKS / "catalog.yml"):
+    for name in persisted(loader["catalog"]):
         description = catalog.get(name)._describe()
         if "table" in description and description.get("database"):  # ManagedTableDataset
             assert (description["catalog"], description["database"]) == ("main", "keras_lakehouse")
@@ -118,7 +216,7 @@ def test_databricks_catalog_builds_every_dataset(unity_env) -> None:
             assert description["table"] == f"main.keras_lakehouse.{table}"
         else:
             location = str(description.get("filepath") or description.get("location"))
-            assert location.startswith("/Volumes/main/keras_lakehouse/keras_lakehouse/"), name
+            assert location.startswith(f"{VOLUME_ROOT}/"), name
 
 
 def test_databricks_mlflow_is_workspace_tracking_and_unity_catalog_registry(unity_env) -> None:
@@ -137,14 +235,6 @@ def test_registered_models_get_three_level_names(unity_env) -> None:
 
 def test_databricks_parameters_are_valid(unity_env) -> None:
     validate_parameters(config_loader("databricks")["parameters"])
-
-
-def string_values(value: Any, key: str = "") -> list[tuple[str, str]]:
-    if isinstance(value, dict):
-        return [item for k, v in value.items() for item in string_values(v, f"{key}.{k}")]
-    if isinstance(value, list):
-        return [item for v in value for item in string_values(v, key)]
-    return [(key.lstrip("."), value)] if isinstance(value, str) else []
 
 
 def test_databricks_parameters_hold_no_local_path(unity_env) -> None:
@@ -345,10 +435,10 @@ STANDIN_PARAMS = {
 def standin(spark, project_copy, run_kedro, tmp_path_factory, mlflow_store):
     """The databricks env's own catalog run against the local metastore: the tables in a fresh
     schema of spark_catalog, the Volume in a temporary folder, MLflow in the suite's local store
-    behind a registry that refuses what Unity Catalog refuses (keras_lakehouse.uc_rules).
+    behind a registry that refuses what Unity Catalog refuses (keras_lakehouse.serving.uc_standin).
     Runs the default pipeline, then inference."""
     from keras_lakehouse.sample_data import generate
-    from keras_lakehouse.uc_rules import STANDIN_SCHEME, register_standin_scheme
+    from keras_lakehouse.serving.uc_standin import STANDIN_SCHEME, register_standin_scheme
 
     register_standin_scheme()
 
@@ -367,6 +457,8 @@ def standin(spark, project_copy, run_kedro, tmp_path_factory, mlflow_store):
         patch.setenv("KL_SCHEMA", schema)
         patch.setenv("KL_VOLUME_ROOT", str(volume))
         patch.chdir(project)
+        # What the run reads and writes: base and databricks merged, resolved for this stand-in.
+        catalog = config_loader("databricks")["catalog"]
         try:
             run_kedro(project, env="databricks", runtime_params=STANDIN_PARAMS)
             run_kedro(
@@ -381,29 +473,19 @@ def standin(spark, project_copy, run_kedro, tmp_path_factory, mlflow_store):
             import mlflow
 
             mlflow.set_registry_uri(None)
-    return SimpleNamespace(project=project, schema=schema, volume=volume)
-
-
-def resolve(value: str, standin) -> str:
-    return (
-        value.replace("${globals:volume_root}", str(standin.volume))
-        .replace("${globals:uc_schema}", f"spark_catalog.{standin.schema}")
-        .replace("${globals:unity_catalog.catalog}", "spark_catalog")
-        .replace("${globals:unity_catalog.schema}", standin.schema)
-    )
+    return SimpleNamespace(project=project, schema=schema, volume=volume, catalog=catalog)
 
 
 @pytest.mark.slow
 def test_standin_writes_every_table_to_the_metastore(spark, standin) -> None:
     warehouse = spark.conf.get("spark.sql.warehouse.dir")
-    for name, entry in catalog_entries(DATABRICKS / "catalog.yml").items():
-        if "filepath" in entry:
+    for name, entry in standin.catalog.items():
+        if name not in persisted(standin.catalog) or "filepath" in entry:
             continue
         if entry["type"] == "databricks.ManagedTableDataset":
-            table = f"{resolve(entry['catalog'], standin)}.{resolve(entry['database'], standin)}"
-            table = f"{table}.{entry['table']}"
+            table = f"{entry['catalog']}.{entry['database']}.{entry['table']}"
         else:
-            table = resolve(entry["table"], standin)
+            table = entry["table"]
         assert spark.catalog.tableExists(table), f"{name}: {table} was not created"
         detail = spark.sql(f"DESCRIBE DETAIL {table}").first()
         assert detail["format"] == "delta", name
@@ -415,10 +497,11 @@ def test_standin_writes_every_table_to_the_metastore(spark, standin) -> None:
 
 @pytest.mark.slow
 def test_standin_writes_every_file_to_the_volume(standin) -> None:
-    for name, entry in catalog_entries(DATABRICKS / "catalog.yml").items():
-        if "filepath" not in entry:
-            continue
-        path = Path(resolve(entry["filepath"], standin))
+    files = [name for name in persisted(standin.catalog) if "filepath" in standin.catalog[name]]
+    assert {"raw_images", "cnn_model"} <= set(files)  # base entries, rooted at the Volume
+    for name in files:
+        path = Path(standin.catalog[name]["filepath"])
+        assert path.is_relative_to(standin.volume), f"{name}: {path} is outside the Volume"
         assert path.exists(), f"{name}: nothing at {path}"
         if path.is_dir():
             assert any(item.is_file() for item in path.rglob("*")), f"{name}: {path} is empty"
@@ -463,7 +546,7 @@ def test_standin_ingestion_counts_match_the_unity_catalog_tables(spark, standin)
 # ---- the stand-in registry refuses what Unity Catalog refuses ----------------------------------
 @pytest.fixture
 def standin_client(tmp_path, monkeypatch):
-    from keras_lakehouse.uc_rules import STANDIN_SCHEME, register_standin_scheme
+    from keras_lakehouse.serving.uc_standin import STANDIN_SCHEME, register_standin_scheme
 
     register_standin_scheme()
     return mlflow_client(f"{STANDIN_SCHEME}:{tmp_path / 'registry.db'}")
@@ -476,7 +559,7 @@ def mlflow_client(registry_uri: str):
 
 
 def test_standin_registry_refuses_what_unity_catalog_refuses(standin_client) -> None:
-    from keras_lakehouse.uc_rules import UnityCatalogRuleError
+    from keras_lakehouse.serving.uc_standin import UnityCatalogRuleError
 
     with pytest.raises(UnityCatalogRuleError, match="three-level names"):
         standin_client.create_registered_model("keras_lakehouse_cnn")
@@ -493,7 +576,7 @@ def test_standin_registry_refuses_a_model_without_a_signature(standin_client, tm
     import mlflow
     import pandas as pd
 
-    from keras_lakehouse.uc_rules import UnityCatalogRuleError
+    from keras_lakehouse.serving.uc_standin import UnityCatalogRuleError
 
     class Echo(mlflow.pyfunc.PythonModel):
         def predict(self, context, model_input, params=None):
