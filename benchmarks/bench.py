@@ -610,7 +610,7 @@ def main() -> int:
     spark = start_spark()
     setups = {scale: prepare(scale) for scale in SCALES}
 
-    from keras_lakehouse.datasets.delta_table import DeltaSnapshotDataset
+    from keras_lakehouse.datasets import DeltaSnapshotDataset
 
     snapshots = {}
     snapshot_files: dict[int, Path] = {}

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from keras_lakehouse.datasets.delta_snapshot import DeltaSnapshot
 from keras_lakehouse.params import FitParams
 from keras_lakehouse.training.distributed import (
     HISTORY_FILE,
     HISTORY_KEYS,
     MODEL_FILE,
+    WORKER_MODULE,
     WorkerReport,
     check_in_sync,
     check_task_slots,
-    fit_epochs,
     tf_config,
     train_multi_worker,
 )
-from keras_lakehouse.training.job import TrainingJob, evaluate, train
-from keras_lakehouse.training.loader import DeltaSnapshot, ImageColumns
+from keras_lakehouse.training.job import evaluate, train
+from keras_lakehouse.training.loader import ImageColumns
 from keras_lakehouse.training.models import build_cnn, compile_model
+from keras_lakehouse.training.spec import TrainingJob
 
 IMAGE_SIZE = 16
 NUM_CLASSES = 3
@@ -98,18 +104,41 @@ def job() -> TrainingJob:
     )
 
 
+class _Records(logging.Handler):
+    """Keeps the records of one logger (caplog is per test; the run below is per module)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.fixture(scope="module")
 def multi_worker_run(spark, job, snapshot, tmp_path_factory) -> tuple:
     model_dir = tmp_path_factory.mktemp("multi_worker_model")
-    model, history = train_multi_worker(
-        job, snapshot, num_workers=2, model_dir=str(model_dir), allow_open_grpc_ports_locally=True
-    )
-    return model, history, model_dir
+    progress = logging.getLogger("keras_lakehouse.training.progress")
+    handler, level = _Records(), progress.level
+    progress.addHandler(handler)
+    progress.setLevel(logging.INFO)
+    try:
+        model, history = train_multi_worker(
+            job,
+            snapshot,
+            num_workers=2,
+            model_dir=str(model_dir),
+            allow_open_grpc_ports_locally=True,
+        )
+    finally:
+        progress.removeHandler(handler)
+        progress.setLevel(level)
+    return model, history, model_dir, [record.getMessage() for record in handler.records]
 
 
 @pytest.mark.slow
 def test_two_workers_train_and_return_the_chief_model(multi_worker_run, job, snapshot) -> None:
-    model, history, model_dir = multi_worker_run
+    model, history, model_dir, _ = multi_worker_run
     assert set(history) == set(HISTORY_KEYS)
     epochs = len(history["loss"])
     assert 1 <= epochs <= job.fit.epochs
@@ -124,7 +153,7 @@ def test_two_workers_train_and_return_the_chief_model(multi_worker_run, job, sna
 
 @pytest.mark.slow
 def test_multi_worker_matches_single_worker_accuracy(multi_worker_run, job, snapshot) -> None:
-    multi_model, _, _ = multi_worker_run
+    multi_model, _, _, _ = multi_worker_run
     single_model, _ = train(job, snapshot, strategy="default", num_devices=1, num_workers=1)
     multi = evaluate(job, multi_model, snapshot)["test_accuracy"]
     single = evaluate(job, single_model, snapshot)["test_accuracy"]
@@ -175,69 +204,56 @@ def test_without_a_spark_session_the_error_says_so(monkeypatch, job, snapshot) -
         train_multi_worker(job, snapshot, num_workers=2, allow_open_grpc_ports_locally=True)
 
 
+@pytest.mark.slow
+def test_the_driver_logs_each_epoch_once_from_the_chief(multi_worker_run, job) -> None:
+    _, history, _, lines = multi_worker_run
+    epochs = len(history["loss"])
+    epoch_lines = [line for line in lines if line.startswith(f"{job.name} epoch ")]
+    assert len(epoch_lines) == epochs  # two workers ran, each epoch is told once
+    for number, line in enumerate(epoch_lines, start=1):
+        assert line.startswith(
+            f"{job.name} epoch {number}/{job.fit.epochs}: "
+            f"loss {history['loss'][number - 1]:.4f}, "
+            f"val_loss {history['val_loss'][number - 1]:.4f}, "
+            f"val_accuracy {history['val_accuracy'][number - 1]:.4f} ("
+        )
+    stopped = [line for line in lines if "stopped early" in line]
+    assert len(stopped) == (1 if epochs < job.fit.epochs else 0)
+
+
+def test_the_worker_module_runs_fresh_and_the_task_side_never_starts_tensorflow() -> None:
+    """A Spark Python worker imports ``barrier_task`` (and so the package): no TensorFlow there,
+    and the package leaves the worker module out, so ``python -m`` runs it fresh."""
+    script = textwrap.dedent(
+        """
+        import importlib.util, json, sys
+        import keras_lakehouse.training.distributed.barrier_task as task
+        watched = ("tensorflow", "keras", task.WORKER_MODULE)
+        print(json.dumps({
+            "modules": sorted(name for name in watched if name in sys.modules),
+            "found": importlib.util.find_spec(task.WORKER_MODULE) is not None,
+        }))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"modules": [], "found": True}
+    assert WORKER_MODULE == "keras_lakehouse.training.distributed.worker"
+
+
 def _report(index: int, checksum: float) -> WorkerReport:
     history = {key: [0.5] for key in HISTORY_KEYS}
     return WorkerReport(
         index=index,
         address=f"127.0.0.1:{9000 + index}",
         checksum=checksum,
-        epochs_run=1,
         history=history,
+        epoch_seconds=[1.0],
+        best_epoch=1,
+        stopped_early=False,
     )
-
-
-class _ScriptedModel:
-    """Weights are the number of epochs trained so far."""
-
-    def __init__(self) -> None:
-        self.epochs = 0
-        self.restored: list[np.ndarray] | None = None
-
-    def get_weights(self) -> list[np.ndarray]:
-        return [np.array([self.epochs])]
-
-    def set_weights(self, weights: list[np.ndarray]) -> None:
-        self.restored = weights
-
-
-class _ScriptedLoop:
-    """Validation losses come from a script, one per epoch."""
-
-    def __init__(self, val_losses: list[float]) -> None:
-        self.model = _ScriptedModel()
-        self._val_losses = iter(val_losses)
-        self.steps: list[int] = []
-
-    def train_epoch(self, steps: int) -> dict[str, float]:
-        self.steps.append(steps)
-        self.model.epochs += 1
-        return {"loss": 1.0 / self.model.epochs, "accuracy": 0.5}
-
-    def evaluate(self) -> dict[str, float]:
-        return {"loss": next(self._val_losses), "accuracy": 0.5}
-
-
-def test_early_stopping_restores_the_best_epoch() -> None:
-    loop = _ScriptedLoop([1.0, 0.5, 0.6, 0.7, 0.4])
-    history = fit_epochs(loop, steps=3, epochs=5, patience=2)
-    assert history["val_loss"] == [1.0, 0.5, 0.6, 0.7]
-    assert set(history) == set(HISTORY_KEYS)
-    assert loop.steps == [3, 3, 3, 3]
-    assert loop.model.restored == [np.array([2])]
-
-
-def test_patience_zero_stops_at_the_first_regression_but_not_after_epoch_one() -> None:
-    loop = _ScriptedLoop([1.0, 2.0, 0.1])
-    history = fit_epochs(loop, steps=1, epochs=3, patience=0)
-    assert history["val_loss"] == [1.0, 2.0]
-    assert loop.model.restored == [np.array([1])]
-
-
-def test_without_early_stop_every_epoch_runs_and_the_best_is_kept() -> None:
-    loop = _ScriptedLoop([0.9, 0.8, 0.85])
-    history = fit_epochs(loop, steps=1, epochs=3, patience=5)
-    assert len(history["loss"]) == 3
-    assert loop.model.restored == [np.array([2])]
 
 
 @pytest.mark.slow

@@ -9,14 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from keras_lakehouse.training.loader import (
-    DeltaSnapshot,
-    ImageColumns,
-    TextColumns,
-    iter_batches,
-    local_path,
-    to_tf_dataset,
-)
+from keras_lakehouse.datasets.delta_snapshot import DeltaSnapshot, local_path
+from keras_lakehouse.training.loader import ImageColumns, TextColumns, iter_batches, to_tf_dataset
 
 SIZE = 4
 

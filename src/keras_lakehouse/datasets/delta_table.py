@@ -1,11 +1,12 @@
-"""A Delta table as a Kedro dataset: loads a Spark DataFrame, saves by overwrite or MERGE."""
+"""A Delta table as a Kedro dataset: loads a Spark DataFrame, saves by overwrite or MERGE.
+
+The MERGE and its retries on concurrent commits are in ``delta_merge``; which version a load
+reads (pinned, validated by a verdict, or current) is recorded by ``delta_versions``.
+"""
 
 from __future__ import annotations
 
 import logging
-import random
-import time
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import PurePosixPath
@@ -14,43 +15,17 @@ from typing import Any, Literal
 from kedro.io.core import AbstractDataset, DatasetError
 from pyspark.sql import DataFrame, SparkSession
 
+from keras_lakehouse.datasets.delta_merge import WHEN_MATCHED, WhenMatched, merge_with_retries
+from keras_lakehouse.datasets.delta_versions import remember_loaded_version, validated_version
 from keras_lakehouse.platform.redaction import redact_uri
 from keras_lakehouse.platform.spark import active_session
 
 logger = logging.getLogger(__name__)
 
-# DataFrame → the Delta version it was loaded at (weak: forgotten with the DataFrame).
-_LOADED_VERSIONS: weakref.WeakKeyDictionary[DataFrame, int] = weakref.WeakKeyDictionary()
-
 WriteMode = Literal["overwrite", "append", "merge"]
-WhenMatched = Literal["update", "ignore"]
 WRITE_MODES = ("overwrite", "append", "merge")
-WHEN_MATCHED = ("update", "ignore")
 COMPRESSION_CONF = "spark.sql.parquet.compression.codec"
 MAX_RECORDS_CONF = "spark.sql.files.maxRecordsPerFile"
-
-# A MERGE that loses a commit race to another writer is retried on the table's new version.
-MERGE_ATTEMPTS = 4
-MERGE_BACKOFF_SECONDS = 1.0  # doubled after each conflict, with jitter: about 7 s in all
-# Delta's commit-conflict exceptions (Python names in delta.exceptions and delta.connect, and the
-# JVM classes behind them: delta-spark 4.0.0 ships no delta.exceptions, so classic PySpark raises
-# a bare Py4JJavaError around io.delta.exceptions.*).
-CONCURRENT_CONFLICTS = frozenset(
-    {
-        "ConcurrentAppendException",
-        "ConcurrentDeleteReadException",
-        "ConcurrentDeleteDeleteException",
-        "ConcurrentTransactionException",
-        "ConcurrentWriteException",
-        "MetadataChangedException",
-        "ProtocolChangedException",
-        "DeltaConcurrentModificationException",
-    }
-)
-
-
-class ConcurrentCommitError(DatasetError):
-    """A MERGE that still conflicted with other writers' commits after ``MERGE_ATTEMPTS``."""
 
 
 class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
@@ -100,6 +75,9 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
 
         ``max_records_per_file`` bounds each Parquet file (and so each row group a reader must
         hold in memory): set it on tables that are streamed into training.
+
+        Raises:
+            DatasetError: When the options contradict each other or name an unknown mode.
         """
         if (filepath is None) == (table is None):
             raise DatasetError(
@@ -133,10 +111,14 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
 
     # -- Kedro API -----------------------------------------------------------------------------
     def load(self) -> DataFrame:
-        """Read the table at one version (see the class docstring)."""
+        """Read the table at one version (see the class docstring).
+
+        Raises:
+            DatasetError: When ``validated_by`` names a missing, unreadable or failed verdict.
+        """
         version = self._version
         if self._validated_by is not None:
-            version = self._validated_version()
+            version = validated_version(self._validated_by, self.location)
         elif version is None:
             version = self.version_number()
         reader = _spark().read.format("delta")
@@ -146,43 +128,17 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
             reader.table(self._table) if self._table is not None else reader.load(self._filepath)
         )
         if version is not None:
-            _LOADED_VERSIONS[frame] = version
+            remember_loaded_version(frame, version)
         return frame
 
-    def _validated_version(self) -> int:
-        """The Delta version the data-quality verdict at ``validated_by`` passed."""
-        import json
-
-        import fsspec
-
-        try:
-            with fsspec.open(self._validated_by, "r") as handle:
-                verdict = json.load(handle)
-        except FileNotFoundError as error:
-            raise DatasetError(
-                f"No data-quality verdict for {self.location} at {self._validated_by}: run "
-                "`kedro run --pipelines=data_quality` first."
-            ) from error
-        except json.JSONDecodeError as error:  # e.g. a run killed while writing it
-            raise DatasetError(
-                f"The data-quality verdict {self._validated_by} is unreadable ({error}): run "
-                "`kedro run --pipelines=data_quality` again."
-            ) from error
-        version = verdict.get("delta_version")
-        if not verdict.get("passed"):
-            raise DatasetError(
-                f"The data-quality gate failed for {self.location} at version {version}: "
-                f"{verdict.get('failures')}. Fix the data or the suite, then run data_quality."
-            )
-        if version is None:
-            raise DatasetError(
-                f"The verdict {self._validated_by} names no Delta version of {self.location} "
-                "(written before verdicts were bound to versions): run data_quality again."
-            )
-        return int(version)
-
     def save(self, data: DataFrame) -> None:
-        """Write ``data``; MERGE when configured, creating the table on the first save."""
+        """Write ``data``; MERGE when configured, creating the table on the first save.
+
+        Raises:
+            DatasetError: When the dataset is pinned to a version, ``data`` lacks a merge key,
+                or a folder at ``filepath`` holds files but no Delta log.
+            ConcurrentCommitError: When every MERGE attempt lost to another writer's commit.
+        """
         if self._version is not None or self._validated_by is not None:
             raise DatasetError(f"{self} reads a pinned version: it is read-only.")
         missing = [key for key in self._merge_keys if key not in data.columns]
@@ -274,41 +230,14 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
             writer.save(self._filepath)
 
     def _merge(self, data: DataFrame) -> None:
-        """MERGE ``data``; when another writer commits first (Delta rejects the whole commit),
-        MERGE again on the new version, ``MERGE_ATTEMPTS`` times at most.
-
-        Raises:
-            ConcurrentCommitError: When every attempt lost its commit to another writer.
-        """
-        condition = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in self._merge_keys)
-        for attempt in range(1, MERGE_ATTEMPTS + 1):
-            merge = self._delta_table().alias("t").merge(data.alias("s"), condition)
-            if self._when_matched == "update":
-                merge = merge.whenMatchedUpdateAll()
-            try:
-                merge.whenNotMatchedInsertAll().execute()
-                return
-            except Exception as error:
-                conflict = concurrent_conflict(error)
-                if conflict is None:
-                    raise
-                if attempt == MERGE_ATTEMPTS:
-                    raise ConcurrentCommitError(
-                        f"MERGE into {redact_uri(self.location)} failed {attempt} times: "
-                        f"another run committed to the table concurrently each time ({conflict}). "
-                        "This save wrote nothing (Delta rejects a conflicting commit whole); run "
-                        "again once the other run has finished."
-                    ) from error
-                pause = MERGE_BACKOFF_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-                logger.warning(
-                    "MERGE into %s lost a commit race (%s), attempt %d of %d: retrying in %.1f s.",
-                    redact_uri(self.location),
-                    conflict,
-                    attempt,
-                    MERGE_ATTEMPTS,
-                    pause,
-                )
-                time.sleep(pause)
+        """MERGE ``data`` on the merge keys, retried on concurrent commits (``delta_merge``)."""
+        merge_with_retries(
+            self._delta_table,
+            data,
+            merge_keys=self._merge_keys,
+            when_matched=self._when_matched,
+            location=self.location,
+        )
 
     def version_number(self) -> int | None:
         """The table's current version, or ``None`` when it does not exist yet."""
@@ -338,40 +267,6 @@ def _spark() -> SparkSession:
     return active_session("A Delta table dataset")
 
 
-def concurrent_conflict(error: BaseException) -> str | None:
-    """The name of Delta's commit-conflict exception behind ``error`` (or its causes), else
-    ``None``. Recognises Delta's Python classes by name and, through Py4J, the JVM exception's
-    class and superclasses (``io.delta.exceptions.ConcurrentAppendException`` and kin)."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        for kind in type(current).__mro__:
-            if kind.__name__ in CONCURRENT_CONFLICTS:
-                return kind.__name__
-        found = _java_conflict(getattr(current, "java_exception", None))
-        if found is not None:
-            return found
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _java_conflict(java_exception: Any) -> str | None:
-    """The first Delta conflict class in a JVM exception's class hierarchy (via Py4J)."""
-    if java_exception is None:
-        return None
-    try:
-        kind = java_exception.getClass()
-        while kind is not None:
-            simple_name = str(kind.getName()).rsplit(".", 1)[-1]
-            if simple_name in CONCURRENT_CONFLICTS:
-                return simple_name
-            kind = kind.getSuperclass()
-    except Exception:  # a gateway that is gone: not a conflict we can tell
-        return None
-    return None
-
-
 @contextmanager
 def _session_conf(key: str, value: str | None) -> Iterator[None]:
     """Set a Spark SQL conf for the duration of one write, then restore it."""
@@ -388,78 +283,3 @@ def _session_conf(key: str, value: str | None) -> Iterator[None]:
             spark.conf.unset(key)
         else:
             spark.conf.set(key, previous)
-
-
-class DeltaSnapshotDataset(AbstractDataset[None, Any]):
-    """A Delta table pinned at its current version, as the list of that version's Parquet files.
-
-    Only table metadata goes through Spark (the log and the file list); the rows are read by the
-    training loader straight from the files. Use it as the read side of a transcoded dataset
-    (``images_silver@snapshot`` beside ``images_silver@spark``). Read-only.
-    """
-
-    def __init__(
-        self,
-        *,
-        filepath: str | None = None,
-        table: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        """Point at the table by path or by name, like ``DeltaTableDataset``."""
-        self._delta = DeltaTableDataset(filepath=filepath, table=table)
-        self.metadata = metadata
-
-    def load(self) -> Any:
-        """Pin the current version, list its files and count rows per split (from the files)."""
-        import pyarrow.parquet as pq
-
-        from keras_lakehouse.training.loader import DeltaSnapshot, local_path
-
-        version = self._delta.version_number()
-        if version is None:
-            raise DatasetError(f"Delta table {self._delta.location} does not exist yet.")
-        frame = self._delta.at_version(version).load()
-        files = tuple(sorted(frame.inputFiles()))  # from the Delta log: no data moves
-        num_rows = frame.count()
-        paths = [local_path(name) for name in files]
-        in_files = sum(pq.ParquetFile(path).metadata.num_rows for path in paths)
-        if in_files != num_rows:
-            raise DatasetError(
-                f"Delta table {self._delta.location} v{version} has {num_rows} rows but its "
-                f"files hold {in_files}: deleted rows (deletion vectors) are not supported by "
-                "the file loader. Rewrite the table (overwrite, or REORG ... APPLY (PURGE))."
-            )
-        split_counts = _split_counts(paths) if "split" in frame.columns else {}
-        return DeltaSnapshot(
-            location=self._delta.location,
-            version=version,
-            files=files,
-            num_rows=num_rows,
-            split_counts=dict(sorted(split_counts.items())),
-        )
-
-    def save(self, data: None) -> None:
-        """Snapshots are read-only: write through the ``@spark`` side."""
-        raise DatasetError(f"{self} is read-only.")
-
-    def _describe(self) -> dict[str, Any]:
-        return {"location": redact_uri(self._delta.location)}
-
-
-def delta_version_of(frame: DataFrame) -> int | None:
-    """The Delta version a ``DeltaTableDataset`` load read ``frame`` at (``None`` for any other
-    DataFrame, including ones derived from it)."""
-    return _LOADED_VERSIONS.get(frame)
-
-
-def _split_counts(paths: list[str]) -> dict[str, int]:
-    """Rows per split, reading only the ``split`` column of each file."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    counts: dict[str, int] = {}
-    for path in paths:
-        column = pq.read_table(path, columns=["split"]).column("split")
-        for item in pc.value_counts(column).to_pylist():
-            counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
-    return counts

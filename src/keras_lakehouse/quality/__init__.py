@@ -1,2 +1,3 @@
-"""Data-quality suites (Great Expectations) over bronze tables, the gate, and the per-row rules
-ingestion turns into quarantine reasons."""
+"""Data quality over bronze tables: Great Expectations suites (``suites``), the per-row rules
+ingestion turns into quarantine reasons (``row_rules``), the gate (``gate``), the HTML report
+(``report``), and the check record they share (``checks``)."""

@@ -1,90 +1,82 @@
 """Training under a ``tf.distribute`` strategy, fed by the streaming loader.
 
-``TrainingJob`` says what to train (a builder, the columns, the fit settings); ``train`` runs it
-on one device, on mirrored devices with ``model.fit``, or across Spark barrier tasks with the
-multi-worker custom step in ``keras_lakehouse.training.distributed``.
+``TrainingJob`` (``keras_lakehouse.training.spec``) says what to train; ``train`` runs it on one
+device, on mirrored devices with ``model.fit``, or across Spark barrier tasks with the multi-worker
+custom step of ``keras_lakehouse.training.distributed``. Either way, each epoch is logged in one
+line (``keras_lakehouse.training.progress``) and Keras prints no progress bars.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import os
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+import time
+from dataclasses import replace
 from typing import Any
 
 import keras
 
-from keras_lakehouse.params import AugmentationParams, FitParams
-from keras_lakehouse.training.loader import DeltaSnapshot, ImageColumns, TextColumns, to_tf_dataset
+from keras_lakehouse.datasets.delta_snapshot import DeltaSnapshot
+from keras_lakehouse.training.distributed import train_multi_worker
+from keras_lakehouse.training.progress import MONITOR, History, log_early_stop, log_epoch
+from keras_lakehouse.training.spec import TrainingJob
 
 logger = logging.getLogger(__name__)
 
-History = dict[str, list[float]]
+__all__ = [
+    "EpochLogger",
+    "History",
+    "TrainingJob",
+    "evaluate",
+    "make_strategy",
+    "train",
+    "use_mixed_precision_on_gpu",
+]
 
 
-@dataclass(frozen=True)
-class TrainingJob:
-    """One model to train: everything a worker process needs, picklable."""
+class EpochLogger(keras.callbacks.Callback):
+    """Logs one line per epoch of ``model.fit``, and one more when early stopping ends it.
 
-    name: str
-    build: Callable[[], keras.Model]  # builds and compiles, inside the strategy's scope
-    decode: ImageColumns | TextColumns
-    fit: FitParams
-    seed: int
-    augmentation: AugmentationParams | None = None
+    Args:
+        name: The model, first word of each line.
+        epochs: The ``epochs`` given to ``fit``.
+        stop: The run's early-stopping callback, to say when it stopped and which epoch it kept.
+    """
 
-    def datasets(self, snapshot: DeltaSnapshot, *, shard: tuple[int, int] = (0, 1)) -> tuple:
-        """Train (shuffled, augmented) and validation datasets over the pinned snapshot."""
-        train = to_tf_dataset(
-            snapshot,
-            self.decode,
-            batch_size=self.fit.batch_size,
-            split="train",
-            shuffle_buffer=self.fit.shuffle_buffer,
-            seed=self.seed,
-            shard=shard,
-            augment=augmenter(self.augmentation, self.seed),
-        )
-        return train, self.evaluation_dataset(snapshot, "val")
+    def __init__(
+        self, name: str, epochs: int, stop: keras.callbacks.EarlyStopping | None = None
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.epochs = epochs
+        self._stop = stop
+        self._started = time.perf_counter()
 
-    def evaluation_dataset(self, snapshot: DeltaSnapshot, split: str) -> Any:
-        """A split read in file order, without augmentation (val, test, inference)."""
-        return to_tf_dataset(snapshot, self.decode, batch_size=self.fit.batch_size, split=split)
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Start the epoch's clock."""
+        self._started = time.perf_counter()
 
-    def steps_per_epoch(self, snapshot: DeltaSnapshot, workers: int = 1) -> int:
-        """Batches per epoch for each of ``workers`` shards of the train split."""
-        rows = snapshot.split_counts.get("train", 0)
-        return max(1, math.ceil(rows / (self.fit.batch_size * workers)))
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Log the epoch's metrics and duration (validation included)."""
+        metrics = {key: float(value) for key, value in (logs or {}).items()}
+        log_epoch(self.name, epoch + 1, self.epochs, metrics, time.perf_counter() - self._started)
 
-
-def augmenter(settings: AugmentationParams | None, seed: int) -> Callable[[Any], Any] | None:
-    """A batch function (uint8 → uint8) applying the augmentation layers, or ``None``."""
-    from keras_lakehouse.training.models import build_augmentation
-
-    if settings is None:
-        return None
-    layers = build_augmentation(
-        shear=settings.shear,
-        zoom=settings.zoom,
-        horizontal_flip=settings.horizontal_flip,
-        seed=seed,
-    )
-    if layers is None:
-        return None
-
-    def augment(images: Any) -> Any:
-        import tensorflow as tf
-
-        moved = layers(tf.cast(images, "float32"), training=True)
-        return tf.cast(tf.clip_by_value(tf.round(moved), 0, 255), "uint8")
-
-    return augment
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Say so when early stopping ended the run before its last epoch."""
+        stop = self._stop
+        # Keras also sets stopped_epoch when patience runs out on the last epoch: not early.
+        if stop is not None and 0 < stop.stopped_epoch < self.epochs - 1:
+            log_early_stop(
+                self.name, stopped_after=stop.stopped_epoch + 1, best_epoch=stop.best_epoch + 1
+            )
 
 
 def make_strategy(kind: str, *, num_devices: int) -> Any:
-    """``default``: one device; ``mirrored``: every GPU, or ``num_devices`` logical CPUs."""
+    """``default``: one device; ``mirrored``: every GPU, or ``num_devices`` logical CPUs.
+
+    Raises:
+        ValueError: ``kind`` is neither ``default`` nor ``mirrored``.
+        RuntimeError: The CPU cannot be split any more (TensorFlow already started).
+    """
     import tensorflow as tf
 
     if kind == "default":
@@ -137,13 +129,20 @@ def train(
 ) -> tuple[keras.Model, History]:
     """Train ``job`` on the train split, early-stopping on the val split.
 
+    Args:
+        job: What to train.
+        snapshot: The pinned Delta snapshot to read.
+        strategy: ``default``, ``mirrored`` or ``multi_worker``.
+        num_devices: Replicas of a ``mirrored`` run on CPU.
+        num_workers: TensorFlow workers of a ``multi_worker`` run.
+        allow_open_grpc_ports_locally: Let ``multi_worker`` run on a local Spark master.
+        callbacks: More Keras callbacks for ``model.fit`` (not used by ``multi_worker``).
+
     Returns:
         The model with the best validation weights restored, and the per-epoch history.
     """
     keras.utils.set_random_seed(job.seed)
     if strategy == "multi_worker":
-        from keras_lakehouse.training.distributed import train_multi_worker
-
         # batch_size is the global batch: each worker takes its share, so the number of steps,
         # the learning rate and the results stay those of a single-worker run.
         per_worker = max(1, job.fit.batch_size // num_workers)
@@ -159,7 +158,7 @@ def train(
         model = job.build()
     train_data, val_data = job.datasets(snapshot)
     stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=job.fit.early_stopping_patience, restore_best_weights=True
+        monitor=MONITOR, patience=job.fit.early_stopping_patience, restore_best_weights=True
     )
     logger.info(
         "Training %s on %d replica(s) (%s) for up to %d epochs.",
@@ -172,14 +171,23 @@ def train(
         train_data,
         validation_data=val_data,
         epochs=job.fit.epochs,
-        callbacks=[stop, *(callbacks or [])],
+        callbacks=[stop, EpochLogger(job.name, job.fit.epochs, stop), *(callbacks or [])],
         shuffle=False,  # the loader shuffles
-        verbose=2 if os.environ.get("KL_VERBOSE_FIT") else 0,
+        verbose=0,  # one log line per epoch instead (EpochLogger)
     )
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
 def evaluate(job: TrainingJob, model: keras.Model, snapshot: DeltaSnapshot) -> dict[str, float]:
-    """Loss and accuracy on the test split."""
+    """Loss and accuracy on the test split.
+
+    Args:
+        job: The job that trained ``model`` (how to read and batch the split).
+        model: The trained model.
+        snapshot: The pinned Delta snapshot.
+
+    Returns:
+        ``test_loss`` and ``test_accuracy``.
+    """
     loss, accuracy = model.evaluate(job.evaluation_dataset(snapshot, "test"), verbose=0)
     return {"test_loss": float(loss), "test_accuracy": float(accuracy)}

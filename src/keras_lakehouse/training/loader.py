@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,19 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from keras_lakehouse.datasets.delta_snapshot import DeltaSnapshot, local_path
+
 Batch = tuple[np.ndarray, np.ndarray]
 READ_ROWS = 256  # rows per Parquet read: bounds the memory of one read
-
-
-@dataclass(frozen=True)
-class DeltaSnapshot:
-    """The Parquet files of one Delta table version (the lineage MLflow records)."""
-
-    location: str
-    version: int
-    files: tuple[str, ...]
-    num_rows: int
-    split_counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -186,14 +177,6 @@ def read_split(
     if not batches:
         raise ValueError(f"The snapshot of {snapshot.location} has no Parquet files.")
     return pa.Table.from_batches(batches)
-
-
-def local_path(uri: str) -> str:
-    """``file:/a/b`` (Spark's spelling) → ``/a/b``; ``dbfs:/Volumes/..`` → ``/Volumes/..``."""
-    for prefix in ("file://", "file:", "dbfs:"):
-        if uri.startswith(prefix):
-            return uri[len(prefix) :]
-    return uri
 
 
 def _rows(

@@ -69,10 +69,12 @@ def test_snapshot_of_a_missing_table_is_a_clear_error(spark: SparkSession, tmp_p
 MIRRORED_SCRIPT = textwrap.dedent(
     """
     import json, sys
-    from keras_lakehouse.training.loader import DeltaSnapshot, ImageColumns
+    from keras_lakehouse.datasets.delta_snapshot import DeltaSnapshot
+    from keras_lakehouse.training.loader import ImageColumns
     from keras_lakehouse.training.models import build_cnn, compile_model
     from keras_lakehouse.params import FitParams
-    from keras_lakehouse.training.job import TrainingJob, evaluate, make_strategy, train
+    from keras_lakehouse.training.job import evaluate, make_strategy, train
+    from keras_lakehouse.training.spec import TrainingJob
 
     files, counts = json.loads(sys.argv[1]), json.loads(sys.argv[2])
     snapshot = DeltaSnapshot("t", 0, tuple(files), sum(counts.values()), counts)
@@ -133,8 +135,9 @@ def test_params_are_flattened_for_mlflow() -> None:
 
 def test_same_seed_twice_gives_the_same_metrics(spark: SparkSession, tmp_path: Path) -> None:
     from keras_lakehouse.params import FitParams
-    from keras_lakehouse.training.job import TrainingJob, evaluate, train
+    from keras_lakehouse.training.job import evaluate, train
     from keras_lakehouse.training.models import build_cnn, compile_model
+    from keras_lakehouse.training.spec import TrainingJob
 
     path = str(tmp_path / "silver")
     DeltaTableDataset(filepath=path).save(silver_frame(spark, silver_rows(90)))

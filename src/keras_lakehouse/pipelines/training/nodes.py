@@ -11,6 +11,7 @@ import keras
 import pandas as pd
 from PIL import Image
 
+from keras_lakehouse.datasets.delta_snapshot import DeltaSnapshot
 from keras_lakehouse.ingest.images import pixels_to_array
 from keras_lakehouse.params import ImagePreprocessingParams, TrainingParams
 from keras_lakehouse.platform.sbom import log_sbom
@@ -21,9 +22,10 @@ from keras_lakehouse.serving.mlflow_model import (
     ServingSpec,
     log_serving_model,
 )
-from keras_lakehouse.training.job import TrainingJob, evaluate, train, use_mixed_precision_on_gpu
-from keras_lakehouse.training.loader import DeltaSnapshot, ImageColumns, TextColumns, read_split
+from keras_lakehouse.training.job import evaluate, train, use_mixed_precision_on_gpu
+from keras_lakehouse.training.loader import ImageColumns, TextColumns, read_split
 from keras_lakehouse.training.models import build_cnn, build_lstm, compile_model
+from keras_lakehouse.training.spec import TrainingJob
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +35,8 @@ EXAMPLE_ROWS = 2
 def train_cnn(
     images_silver: DeltaSnapshot,
     image_label_map: dict[str, int],
-    training: dict[str, Any],
-    images: dict[str, Any],
+    training: TrainingParams,
+    images: ImagePreprocessingParams,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train the CNN on the pinned ``images_silver`` snapshot and log it to MLflow.
 
@@ -43,17 +45,16 @@ def train_cnn(
     Args:
         images_silver: The silver images table, pinned at a version.
         image_label_map: Label → index, fitted in preprocessing.
-        training: The ``training`` parameters.
+        training: The ``training`` parameters (Kedro builds the model from
+            ``params:training``).
         images: The ``preprocessing.images`` parameters (stored size, pixel cap).
 
     Returns:
         The trained model and its metrics (history per epoch, test loss and accuracy, the MLflow
         run and logged model).
     """
-    settings = TrainingParams.model_validate(training)
-    image_settings = ImagePreprocessingParams.model_validate(images)
-    image_size = image_settings.image_size
-    cnn = settings.cnn
+    image_size = images.image_size
+    cnn = training.cnn
     job = TrainingJob(
         name="cnn",
         build=partial(
@@ -72,20 +73,20 @@ def train_cnn(
         ),
         decode=ImageColumns(image_size),
         fit=cnn,
-        seed=settings.seed,
+        seed=training.seed,
         augmentation=cnn.augmentation,
     )
     return _train_and_log(
         job,
         images_silver,
-        settings,
+        training,
         params={"image_size": image_size, **cnn.model_dump()},
         artifacts={"label_map.json": image_label_map},
         spec=ServingSpec.from_label_map(
             "image",
             image_label_map,
             image_size=image_size,
-            max_pixels=image_settings.max_pixels,
+            max_pixels=images.max_pixels,
         ),
         example=_image_example(images_silver, image_size),
     )
@@ -95,19 +96,26 @@ def train_lstm(
     texts_silver: DeltaSnapshot,
     text_label_map: dict[str, int],
     vocabulary: list[str],
-    training: dict[str, Any],
+    training: TrainingParams,
     sequence_length: int,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train the stacked LSTM on the pinned ``texts_silver`` snapshot and log it to MLflow.
 
     The MLflow model takes raw texts and vectorizes them with the preprocessing layer.
 
+    Args:
+        texts_silver: The silver texts table, pinned at a version.
+        text_label_map: Label → index, fitted in preprocessing.
+        vocabulary: The token vocabulary, fitted in preprocessing.
+        training: The ``training`` parameters (Kedro builds the model from
+            ``params:training``).
+        sequence_length: Tokens per text (``preprocessing.texts.sequence_length``).
+
     Returns:
         The trained model and its metrics (history per epoch, test loss and accuracy, the MLflow
         run and logged model).
     """
-    settings = TrainingParams.model_validate(training)
-    lstm = settings.lstm
+    lstm = training.lstm
     job = TrainingJob(
         name="lstm",
         build=partial(
@@ -126,12 +134,12 @@ def train_lstm(
         ),
         decode=TextColumns(sequence_length),
         fit=lstm,
-        seed=settings.seed,
+        seed=training.seed,
     )
     return _train_and_log(
         job,
         texts_silver,
-        settings,
+        training,
         params={"sequence_length": sequence_length, **lstm.model_dump()},
         artifacts={"label_map.json": text_label_map, "vocabulary.json": vocabulary},
         spec=ServingSpec.from_label_map(
