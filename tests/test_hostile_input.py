@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from keras_lakehouse.ingest import images as imaging
-from keras_lakehouse.ingest import texts
+from keras_lakehouse.ingest import reasons, texts
 from keras_lakehouse.ingest.texts import TextRecord, parse_text_file, text_key
 from keras_lakehouse.serving import predict
 
@@ -101,7 +101,7 @@ def assert_each_record_is_bronze_or_quarantine(
             assert record.text_sha256 == text_key(record.text)
             assert record.label in LABELS if labelled else record.label is None
         else:
-            assert record.reason in texts.REASONS, record.reason
+            assert record.reason in reasons.TEXT_PARSE_REASONS, record.reason
             assert record.detail, f"a quarantine row says why. Received: {record}"
             assert record.text is None
             assert record.text_sha256 is None
@@ -167,7 +167,7 @@ def test_every_non_blank_json_line_is_one_record(content: bytes, labelled: bool)
     if content.strip() and expected:
         assert [record.line for record in records] == expected
     else:
-        assert [(record.line, record.reason) for record in records] == [(0, texts.EMPTY_FILE)]
+        assert [(record.line, record.reason) for record in records] == [(0, reasons.EMPTY_FILE)]
 
 
 @HOSTILE
@@ -212,7 +212,7 @@ def test_every_non_blank_csv_row_is_one_record(file: tuple[bytes, int], labelled
     if rows:
         assert len(records) == rows
     else:
-        assert [(record.line, record.reason) for record in records] == [(0, texts.EMPTY_FILE)]
+        assert [(record.line, record.reason) for record in records] == [(0, reasons.EMPTY_FILE)]
 
 
 def test_crafted_json_lines_are_quarantined_and_the_rest_of_the_file_kept() -> None:
@@ -221,8 +221,8 @@ def test_crafted_json_lines_are_quarantined_and_the_rest_of_the_file_kept() -> N
     records = parse("a.jsonl", content)
     assert [(record.line, record.id, record.reason) for record in records] == [
         (1, "g1", None),
-        (2, None, texts.NOT_UTF8),  # the id is in ``raw``, as for any not_utf8 record
-        (3, None, texts.MALFORMED_ROW),
+        (2, None, reasons.NOT_UTF8),  # the id is in ``raw``, as for any not_utf8 record
+        (3, None, reasons.MALFORMED_ROW),
         (4, "g2", None),
     ]
     assert records[1].raw == "h1 | \\ud800 | sports"
@@ -231,7 +231,7 @@ def test_crafted_json_lines_are_quarantined_and_the_rest_of_the_file_kept() -> N
 
 def test_a_csv_with_only_a_header_is_one_empty_file_record() -> None:
     [record] = parse("a.csv", b"\xef\xbb\xbfid,text,label\r\n\r\n")
-    assert (record.line, record.reason) == (0, texts.EMPTY_FILE)
+    assert (record.line, record.reason) == (0, reasons.EMPTY_FILE)
     assert "no records" in record.detail
 
 
@@ -314,7 +314,7 @@ def assert_image_verdict(check: imaging.ImageCheck) -> None:
         assert check.width * check.height <= MAX_PIXELS
         assert check.mode
     else:
-        assert check.reason in imaging.REASONS, check.reason
+        assert check.reason in reasons.IMAGE_DECODE_REASONS, check.reason
         assert check.detail
         assert len(check.detail) <= imaging.DETAIL_MAX_CHARS
 
@@ -345,12 +345,12 @@ def test_mutated_images_get_a_verdict(content: bytes) -> None:
 def test_a_header_above_pillows_pixel_limits_is_too_many_pixels(side: int) -> None:
     """100M pixels makes Pillow warn (an error here), 1.6G makes it raise: both are bombs."""
     check = inspect(png_with_header(side, side))
-    assert check.reason == imaging.TOO_MANY_PIXELS, check
+    assert check.reason == reasons.TOO_MANY_PIXELS, check
 
 
 def test_every_valid_image_is_accepted_or_has_a_format_reason() -> None:
     verdicts = [inspect(content).reason for content in VALID_IMAGES]
-    assert verdicts == [None] * 8 + [imaging.UNSUPPORTED_FORMAT]
+    assert verdicts == [None] * 8 + [reasons.UNSUPPORTED_FORMAT]
 
 
 # ---- the predict command ---------------------------------------------------------------------
@@ -456,6 +456,7 @@ def test_a_file_above_the_byte_cap_is_too_large(cli: Cli) -> None:
 # ---- Spark: one hostile record does not fail the job ------------------------------------------
 def test_crafted_json_lines_are_quarantined_by_the_spark_job(spark, tmp_path: Path) -> None:
     from keras_lakehouse.datasets import BinaryFilesDataset
+    from keras_lakehouse.params import SuiteParams, TextIngestionParams
     from keras_lakehouse.pipelines.ingestion import nodes
 
     (tmp_path / "good.jsonl").write_bytes(
@@ -471,21 +472,21 @@ def test_crafted_json_lines_are_quarantined_by_the_spark_job(spark, tmp_path: Pa
         )
     )
     raw = BinaryFilesDataset(filepath=str(tmp_path)).load()
-    params = {"allowed_labels": sorted(LABELS), "max_text_chars": MAX_TEXT_CHARS}
-    bronze, quarantine, counts = nodes.split_texts(
-        nodes.check_raw_texts(raw, params),
+    settings = TextIngestionParams(allowed_labels=sorted(LABELS), max_text_chars=MAX_TEXT_CHARS)
+    suite = SuiteParams.model_validate(
         {
             "table": "texts_bronze",
             "expectations": [
                 {"expectation": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}}
             ],
-        },
+        }
     )
+    bronze, quarantine, counts = nodes.route_texts(nodes.check_raw_texts(raw, settings), suite)
     assert sorted(row["id"] for row in bronze.collect()) == ["g1", "g2"]
     rejected = {(Path(row["source"]).name, row["line"]): row for row in quarantine.collect()}
     assert {where: row["reason"] for where, row in rejected.items()} == {
-        ("crafted.jsonl", 1): texts.NOT_UTF8,
-        ("crafted.jsonl", 2): texts.MALFORMED_ROW,
+        ("crafted.jsonl", 1): reasons.NOT_UTF8,
+        ("crafted.jsonl", 2): reasons.MALFORMED_ROW,
     }
     assert rejected[("crafted.jsonl", 1)]["raw"] == "h1 | \\ud800 | sports"
     assert counts["raw"] == 4

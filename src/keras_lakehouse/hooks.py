@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 
 from keras_lakehouse.params import validate_parameters
@@ -22,8 +23,20 @@ class ParameterValidationHooks:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Validate every known parameter section against its typed model."""
-        validate_parameters(context.params)
+        """Validate every known parameter section against its typed model, and across sections.
+
+        Reads the raw merged parameters (runtime ``--params`` included), not ``context.params``:
+        that runs Kedro's own validation of the typed node inputs first, whose error names no
+        value received and knows no check across sections.
+
+        Raises:
+            ValueError: Naming each invalid parameter and the value received.
+        """
+        try:
+            parameters = context.config_loader["parameters"]
+        except MissingConfigException:
+            return  # no parameter files: Kedro warns, and there is nothing to check
+        validate_parameters(parameters)
 
 
 class SparkHooks:

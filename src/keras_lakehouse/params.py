@@ -1,8 +1,10 @@
 """Typed parameter models, checked before the first node runs.
 
-Each top-level section of ``conf/<env>/parameters*.yml`` that has a model in ``SECTION_MODELS`` is
-validated by ``validate_parameters`` (called from a hook at start-up). Nodes receive their slice as
-a dict (``params:ingestion.images``) and turn it into the model with ``model_validate``.
+``validate_parameters`` checks each top-level section with a model in ``SECTION_MODELS``, on the
+raw merged parameters, from a hook at start-up: an invalid value is named with the value received
+before anything runs. A node input ``params:<path>`` annotated with a model here receives an
+instance, built by Kedro (``kedro.validation``). Typed inputs never nest (``params:a`` and
+``params:a.b`` both typed would make Kedro fail): each node takes the narrowest section it needs.
 """
 
 from __future__ import annotations
@@ -10,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 KNOWN_IMAGE_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"})
-KNOWN_TEXT_SUFFIXES = frozenset({".csv", ".jsonl"})
 
 
 class StrictModel(BaseModel):
@@ -114,28 +115,41 @@ class TextPreprocessingParams(StrictModel):
     sequence_length: int = Field(gt=0)
 
 
+class SplitParams(StrictModel):
+    """The share of rows in each split (``train``, ``val``, ``test``); they sum to 1."""
+
+    train: float = Field(gt=0)
+    val: float = Field(gt=0)
+    test: float = Field(gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_every_split(cls, split: Any) -> Any:
+        if isinstance(split, Mapping) and set(split) != set(SPLIT_NAMES):
+            raise ValueError(
+                f"split must name exactly {list(SPLIT_NAMES)}. Received: {dict(split)}"
+            )
+        return split
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitParams:
+        total = self.train + self.val + self.test
+        if abs(total - 1) > SPLIT_TOLERANCE:
+            raise ValueError(
+                f"split proportions must sum to 1. Received: {self.model_dump()} (sum {total})"
+            )
+        return self
+
+
 class PreprocessingParams(StrictModel):
     """The ``preprocessing`` section."""
 
     seed: int
-    split: dict[str, float]
+    split: SplitParams
     image_labels: list[str] = Field(min_length=2)
     text_labels: list[str] = Field(min_length=2)
     images: ImagePreprocessingParams
     texts: TextPreprocessingParams
-
-    @field_validator("split")
-    @classmethod
-    def _split_is_a_partition(cls, split: dict[str, float]) -> dict[str, float]:
-        if set(split) != set(SPLIT_NAMES):
-            raise ValueError(f"split must name exactly {list(SPLIT_NAMES)}. Received: {split}")
-        if any(value <= 0 for value in split.values()):
-            raise ValueError(f"split proportions must be positive. Received: {split}")
-        if abs(sum(split.values()) - 1) > SPLIT_TOLERANCE:
-            raise ValueError(
-                f"split proportions must sum to 1. Received: {split} (sum {sum(split.values())})"
-            )
-        return split
 
 
 class AugmentationParams(StrictModel):
@@ -241,10 +255,11 @@ SECTION_MODELS: dict[str, type[BaseModel]] = {
 
 
 def validate_parameters(parameters: Mapping[str, Any]) -> None:
-    """Validate every known section present in ``parameters``.
+    """Validate every known section present in ``parameters``, then the checks across sections.
 
     Args:
-        parameters: The merged project parameters (``context.params``).
+        parameters: The raw merged project parameters (``config_loader["parameters"]``, runtime
+            ``--params`` included).
 
     Raises:
         ValueError: Naming each invalid parameter, the value received and what is allowed.

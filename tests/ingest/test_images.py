@@ -9,6 +9,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from keras_lakehouse.ingest import images as imaging
+from keras_lakehouse.ingest import reasons
 from keras_lakehouse.ingest.images import decode_rgb, inspect_image, to_rgb
 
 FORMATS = frozenset({"PNG", "JPEG"})
@@ -34,7 +35,7 @@ def test_truncated_png_is_rejected_as_truncated() -> None:
     noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     content = encode(Image.fromarray(noise))
     result = check(content[: len(content) // 2])
-    assert result.reason == imaging.TRUNCATED, result
+    assert result.reason == reasons.TRUNCATED, result
     assert result.width == 64  # the header was still read
 
 
@@ -42,34 +43,34 @@ def test_truncated_jpeg_is_rejected() -> None:
     noise = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     content = encode(Image.fromarray(noise), "JPEG")
     result = check(content[: len(content) // 2])
-    assert result.reason in {imaging.TRUNCATED, imaging.CORRUPT}, result
+    assert result.reason in {reasons.TRUNCATED, reasons.CORRUPT}, result
 
 
 def test_text_with_image_extension_is_not_an_image() -> None:
-    assert check(b"this is not an image\n").reason == imaging.NOT_AN_IMAGE
+    assert check(b"this is not an image\n").reason == reasons.NOT_AN_IMAGE
 
 
 def test_zero_bytes_are_not_an_image() -> None:
-    assert check(b"").reason == imaging.NOT_AN_IMAGE
+    assert check(b"").reason == reasons.NOT_AN_IMAGE
 
 
 def test_format_outside_allow_list_is_rejected() -> None:
     result = check(encode(Image.new("RGB", (8, 8)), "GIF"))
-    assert result.reason == imaging.UNSUPPORTED_FORMAT
+    assert result.reason == reasons.UNSUPPORTED_FORMAT
     assert "GIF" in result.detail
 
 
 def test_pixel_cap_is_checked_from_the_header() -> None:
     content = encode(Image.new("L", (300, 300)))
     result = inspect_image(content, allowed_formats=FORMATS, max_pixels=300 * 299)
-    assert result.reason == imaging.TOO_MANY_PIXELS
+    assert result.reason == reasons.TOO_MANY_PIXELS
     assert "300x300" in result.detail
 
 
 def test_corrupt_checksum_is_rejected() -> None:
     content = bytearray(encode(Image.new("RGB", (16, 16), (1, 2, 3))))
     content[-20] ^= 0xFF  # inside the IDAT chunk: breaks its CRC
-    assert check(bytes(content)).reason in {imaging.CORRUPT, imaging.TRUNCATED}
+    assert check(bytes(content)).reason in {reasons.CORRUPT, reasons.TRUNCATED}
 
 
 def test_refuses_to_run_with_truncated_loading_on(monkeypatch: pytest.MonkeyPatch) -> None:

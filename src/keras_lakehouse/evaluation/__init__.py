@@ -1,1 +1,2 @@
-"""Evaluation: classification metrics from a confusion matrix, and the report figures."""
+"""Evaluation: classification metrics, the test-split predictions and report of a trained model,
+the report figures, and the comparison with the registered champion."""

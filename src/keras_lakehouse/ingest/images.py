@@ -12,6 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from keras_lakehouse.ingest.reasons import (
+    CORRUPT,
+    NOT_AN_IMAGE,
+    TOO_MANY_PIXELS,
+    TRUNCATED,
+    UNSUPPORTED_FORMAT,
+    UNSUPPORTED_MODE,
+)
+
 # One implementation of decoding for ingestion, preprocessing and every registered model.
 from keras_lakehouse.serving.serving_code import (  # noqa: F401 - re-exported
     RGB_BACKGROUND,
@@ -19,17 +28,6 @@ from keras_lakehouse.serving.serving_code import (  # noqa: F401 - re-exported
     open_image,
     resize_rgb,
     to_rgb,
-)
-
-# Quarantine reasons produced here (the ingestion node adds the ones that need no decoding).
-NOT_AN_IMAGE = "not_an_image"
-UNSUPPORTED_FORMAT = "unsupported_format"
-TOO_MANY_PIXELS = "too_many_pixels"
-TRUNCATED = "truncated"
-CORRUPT = "corrupt"
-UNSUPPORTED_MODE = "unsupported_mode"
-REASONS = frozenset(
-    {NOT_AN_IMAGE, UNSUPPORTED_FORMAT, TOO_MANY_PIXELS, TRUNCATED, CORRUPT, UNSUPPORTED_MODE}
 )
 
 DETAIL_MAX_CHARS = 300
@@ -59,7 +57,7 @@ def inspect_image(
 
     Returns:
         An ``ImageCheck``; ``reason`` is ``None`` when the image is accepted, else one of
-        ``REASONS``. No content makes it raise.
+        ``reasons.IMAGE_DECODE_REASONS``. No content makes it raise.
 
     Raises:
         RuntimeError: When ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` is on (a setting, not input).

@@ -18,31 +18,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from keras_lakehouse.ingest.reasons import (
+    EMPTY_FILE,
+    EMPTY_TEXT,
+    MALFORMED_ROW,
+    NOT_UTF8,
+    PARSE_ERROR,
+    TEXT_TOO_LONG,
+    UNKNOWN_LABEL,
+    UNSUPPORTED_FORMAT,
+)
+
 REQUIRED_FIELDS = ("id", "text", "label")
 UNLABELLED_FIELDS = ("id", "text")  # records to score (batch inference)
-
-NOT_UTF8 = "not_utf8"
-EMPTY_TEXT = "empty_text"
-UNKNOWN_LABEL = "unknown_label"
-MALFORMED_ROW = "malformed_row"
-TEXT_TOO_LONG = "text_too_long"
-UNSUPPORTED_FORMAT = "unsupported_format"
-EMPTY_FILE = "empty_file"
-PARSE_ERROR = "parse_error"  # last resort: the parser itself failed on this file
-DUPLICATE_ID = "duplicate_id"  # decided across files, by the ingestion node
-# Every reason ``parse_text_file`` gives (``duplicate_id`` is the ingestion node's).
-REASONS = frozenset(
-    {
-        NOT_UTF8,
-        EMPTY_TEXT,
-        UNKNOWN_LABEL,
-        MALFORMED_ROW,
-        TEXT_TOO_LONG,
-        UNSUPPORTED_FORMAT,
-        EMPTY_FILE,
-        PARSE_ERROR,
-    }
-)
 
 PREVIEW_MAX_CHARS = 200
 _SURROGATES = re.compile("[\udc80-\udcff\ud800-\udfff]")

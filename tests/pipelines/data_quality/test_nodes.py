@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
+from keras_lakehouse.params import SuiteParams
 from keras_lakehouse.pipelines.data_quality.nodes import (
     enforce_quality_gate,
     record_quality_verdict,
@@ -13,8 +14,19 @@ from keras_lakehouse.pipelines.data_quality.nodes import (
 from keras_lakehouse.quality.suites import _raised
 
 
-def suite(*expectations: dict, class_balance: dict | None = None) -> dict:
-    return {"table": "toy", "expectations": list(expectations), "class_balance": class_balance}
+def suite(
+    *expectations: dict,
+    class_balance: dict | None = None,
+    max_rejected_fraction: float | None = None,
+) -> SuiteParams:
+    return SuiteParams.model_validate(
+        {
+            "table": "toy",
+            "expectations": list(expectations),
+            "class_balance": class_balance,
+            "max_rejected_fraction": max_rejected_fraction,
+        }
+    )
 
 
 NOT_NULL_KEY = {"expectation": "expect_column_values_to_not_be_null", "kwargs": {"column": "key"}}
@@ -156,7 +168,7 @@ def test_a_per_row_failure_is_reported_but_does_not_stop_the_run(bad: DataFrame)
 
 
 def test_too_many_rejected_records_fail_the_gate(good: DataFrame) -> None:
-    limited = {**suite(NOT_NULL_KEY), "max_rejected_fraction": 0.25}
+    limited = suite(NOT_NULL_KEY, max_rejected_fraction=0.25)
     fine, _ = validate_table(good, limited, {"raw": 100, "quarantine": 25})
     assert gate(fine)["passed"] is True
     broken, _ = validate_table(good, limited, {"raw": 100, "quarantine": 26})

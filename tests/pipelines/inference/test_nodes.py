@@ -13,18 +13,24 @@ from PIL import Image
 from pyspark.sql import SparkSession
 
 from keras_lakehouse.datasets import BinaryFilesDataset, DeltaTableDataset
+from keras_lakehouse.params import (
+    ImageIngestionParams,
+    InferenceParams,
+    ServingParams,
+    TextIngestionParams,
+)
 from keras_lakehouse.pipelines.inference import nodes
 from keras_lakehouse.serving.mlflow_model import Scorer, ServingSpec, log_serving_model
 from keras_lakehouse.serving.registry import register_and_promote
 from keras_lakehouse.training.models import build_cnn, compile_model
 
-IMAGE_PARAMS = {
-    "allowed_labels": ["red", "blue"],
-    "allowed_formats": ["PNG", "JPEG"],
-    "max_bytes": 100_000,
-    "max_pixels": 1_000_000,
-}
-TEXT_PARAMS = {"allowed_labels": ["red", "blue"], "max_text_chars": 200}
+IMAGE_SETTINGS = ImageIngestionParams(
+    allowed_labels=["red", "blue"],
+    allowed_formats=["PNG", "JPEG"],
+    max_bytes=100_000,
+    max_pixels=1_000_000,
+)
+TEXT_SETTINGS = TextIngestionParams(allowed_labels=["red", "blue"], max_text_chars=200)
 MODEL_NAME = "inference_test_cnn"
 
 
@@ -36,7 +42,7 @@ def png(colour: tuple[int, int, int], side: int = 20) -> bytes:
 
 @pytest.fixture(scope="module")
 def champion(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A small CNN registered with the alias ``champion``; returns the serving params."""
+    """A small CNN registered with the alias ``champion``; returns the serving parameters."""
     model = compile_model(
         build_cnn(image_size=8, num_classes=2, filters=(2,), dense_units=4, batch_norm=False),
         optimizer="adam",
@@ -60,8 +66,8 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )["version"]
     cache = tmp_path_factory.mktemp("serving_cache")
     return {
-        "serving": {"alias": "champion", "model_cache_dir": str(cache)},
-        "inference": {"image_model": MODEL_NAME, "text_model": "unused"},
+        "serving": ServingParams(alias="champion", model_cache_dir=str(cache)),
+        "inference": InferenceParams(image_model=MODEL_NAME, text_model="unused"),
         "scorer": Scorer(model, spec),
         "version": str(version),
     }
@@ -78,7 +84,7 @@ def test_corrupt_image_is_quarantined_and_the_rest_scored_idempotently(
         (folder / name).write_bytes(content)
     raw = BinaryFilesDataset(filepath=str(folder)).load()
 
-    accepted, quarantine, counts = nodes.check_images_to_score(raw, IMAGE_PARAMS)
+    accepted, quarantine, counts = nodes.check_images_to_score(raw, IMAGE_SETTINGS)
     assert counts["raw"] == 6
     assert counts["quarantine_by_reason"] == {"truncated": 1}
     assert [row["path"].rsplit("/", 1)[-1] for row in quarantine.collect()] == ["broken.png"]
@@ -114,7 +120,7 @@ def test_unlabelled_texts_are_checked_without_a_label(spark: SparkSession, tmp_p
     folder.mkdir()
     (folder / "new.csv").write_text('id,text\na1,"a text to score"\na2,\na3,"x",extra\n')
     raw = BinaryFilesDataset(filepath=str(folder)).load()
-    accepted, quarantine, counts = nodes.check_texts_to_score(raw, TEXT_PARAMS)
+    accepted, quarantine, counts = nodes.check_texts_to_score(raw, TEXT_SETTINGS)
     assert [row["id"] for row in accepted.collect()] == ["a1"]
     assert (counts["raw"], counts["accepted"]) == (3, 1)
     assert counts["quarantine_by_reason"] == {"empty_text": 1, "malformed_row": 1}
@@ -126,8 +132,8 @@ def test_scoring_without_a_champion_says_what_to_run(spark: SparkSession, tmp_pa
     with pytest.raises(LookupError, match=r"has the alias 'champion'.*Run the default pipeline"):
         nodes.score_images(
             frame,
-            {"alias": "champion", "model_cache_dir": str(tmp_path)},
-            {"image_model": "never_registered", "text_model": "x"},
+            ServingParams(alias="champion", model_cache_dir=str(tmp_path)),
+            InferenceParams(image_model="never_registered", text_model="x"),
         )
 
 
@@ -142,7 +148,7 @@ def test_a_version_deleted_after_the_alias_resolved_fails_before_scoring(
         mlflow.MlflowClient, "get_model_version_by_alias", lambda self, name, alias: gone
     )
     frame = spark.createDataFrame([("k", "p", b"")], "key string, path string, content binary")
-    serving = champion["serving"] | {"model_cache_dir": str(tmp_path)}
+    serving = champion["serving"].model_copy(update={"model_cache_dir": str(tmp_path)})
     with pytest.raises(LookupError, match=r"v999 .*cannot be fetched"):
         nodes.score_images(frame, serving, champion["inference"])
     assert not list(tmp_path.rglob("MLmodel"))

@@ -13,19 +13,21 @@ from PIL import Image
 from pyspark.sql import DataFrame, SparkSession
 
 from keras_lakehouse.datasets import BinaryFilesDataset
+from keras_lakehouse.ingest.routing import IMAGES_BRONZE_COLUMNS, TEXTS_BRONZE_COLUMNS
+from keras_lakehouse.params import ImageIngestionParams, SuiteParams, TextIngestionParams
 from keras_lakehouse.pipelines.ingestion import nodes
 
-IMAGE_PARAMS = {
-    "allowed_labels": ["circle", "square"],
-    "allowed_formats": ["PNG", "JPEG"],
-    "max_bytes": 100_000,
-    "max_pixels": 1_000_000,
-}
-TEXT_PARAMS = {"allowed_labels": ["sports", "cooking"], "max_text_chars": 200}
+IMAGE_SETTINGS = ImageIngestionParams(
+    allowed_labels=["circle", "square"],
+    allowed_formats=["PNG", "JPEG"],
+    max_bytes=100_000,
+    max_pixels=1_000_000,
+)
+TEXT_SETTINGS = TextIngestionParams(allowed_labels=["sports", "cooking"], max_text_chars=200)
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-def project_suite(name: str) -> dict:
+def project_suite(name: str) -> SuiteParams:
     """The project's own bronze suite (conf/base/expectations): the one definition that both the
     ingestion's row rules and the data-quality gate read."""
     from kedro.config import OmegaConfigLoader
@@ -33,7 +35,7 @@ def project_suite(name: str) -> dict:
     from keras_lakehouse.settings import CONFIG_LOADER_ARGS
 
     loader = OmegaConfigLoader(conf_source=str(PROJECT_ROOT / "conf"), **CONFIG_LOADER_ARGS)
-    return loader["parameters"][name]
+    return SuiteParams.model_validate(loader["parameters"][name])
 
 
 IMAGES_SUITE = project_suite("images_bronze_suite")
@@ -101,8 +103,8 @@ def image_batches(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory)
             "hexagon/good.png": png(noise_image(8)),
         },
     )
-    checked = nodes.check_raw_images(binary_files(spark, root), IMAGE_PARAMS)
-    bronze, quarantine, counts = nodes.split_images(checked, IMAGES_SUITE)
+    checked = nodes.check_raw_images(binary_files(spark, root), IMAGE_SETTINGS)
+    bronze, quarantine, counts = nodes.route_images(checked, IMAGES_SUITE)
     return by_name(bronze), by_name(quarantine), counts
 
 
@@ -158,7 +160,7 @@ def test_bronze_row_has_the_content_and_its_sha256(image_batches) -> None:
     assert row["key"] == hashlib.sha256(row["content"]).hexdigest()
     assert row["label"] == "square"
     assert row["ingested_at"] is not None
-    assert set(row) == {*nodes.IMAGES_BRONZE_COLUMNS, "ingested_at"}
+    assert set(row) == {*IMAGES_BRONZE_COLUMNS, "ingested_at"}
 
 
 def test_image_counts_are_conserved(image_batches) -> None:
@@ -172,7 +174,7 @@ def test_image_counts_are_conserved(image_batches) -> None:
 def test_missing_columns_fail_with_the_names(spark: SparkSession) -> None:
     frame = spark.createDataFrame([("a",)], ["path"])
     with pytest.raises(ValueError, match=r"Expected columns .* in raw_images.*missing \['length'"):
-        nodes.check_raw_images(frame, IMAGE_PARAMS)
+        nodes.check_raw_images(frame, IMAGE_SETTINGS)
 
 
 @pytest.fixture(scope="module")
@@ -197,8 +199,8 @@ def text_batches(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
             "empty.csv": b"",
         },
     )
-    checked = nodes.check_raw_texts(binary_files(spark, root), TEXT_PARAMS)
-    bronze, quarantine, counts = nodes.split_texts(checked, TEXTS_SUITE)
+    checked = nodes.check_raw_texts(binary_files(spark, root), TEXT_SETTINGS)
+    bronze, quarantine, counts = nodes.route_texts(checked, TEXTS_SUITE)
     quarantined = {
         (Path(row["source"]).name, row["line"]): row.asDict() for row in quarantine.collect()
     }
@@ -260,8 +262,8 @@ def test_a_row_the_suite_rejects_is_quarantined_with_the_expectation_as_reason(
     root = write_files(
         tmp_path, {"circle/narrow.png": buffer.getvalue(), "circle/ok.png": png(noise_image(9))}
     )
-    checked = nodes.check_raw_images(binary_files(spark, root), IMAGE_PARAMS)
-    bronze, quarantine, counts = nodes.split_images(checked, IMAGES_SUITE)
+    checked = nodes.check_raw_images(binary_files(spark, root), IMAGE_SETTINGS)
+    bronze, quarantine, counts = nodes.route_images(checked, IMAGES_SUITE)
     (row,) = quarantine.collect()
     assert (Path(row["path"]).name, row["reason"], row["detail"]) == (
         "narrow.png",
@@ -275,19 +277,17 @@ def test_a_row_the_suite_rejects_is_quarantined_with_the_expectation_as_reason(
 def test_every_per_row_rule_of_the_suites_is_applied_at_ingestion() -> None:
     """One definition: each error-severity per-row expectation of a bronze suite is a row rule
     (none is skipped), on a column the ingestion produces."""
-    from keras_lakehouse.params import SuiteParams
-    from keras_lakehouse.quality.suites import is_row_check, row_rules
+    from keras_lakehouse.quality.row_rules import is_row_check, row_rules
 
     for suite, columns in (
-        (IMAGES_SUITE, nodes.IMAGES_BRONZE_COLUMNS),
-        (TEXTS_SUITE, nodes.TEXTS_BRONZE_COLUMNS),
+        (IMAGES_SUITE, IMAGES_BRONZE_COLUMNS),
+        (TEXTS_SUITE, TEXTS_BRONZE_COLUMNS),
     ):
-        parsed = SuiteParams.model_validate(suite)
         expected = [
             f"{spec.expectation}(column={spec.kwargs['column']})"
-            for spec in parsed.expectations
+            for spec in suite.expectations
             if spec.severity == "error" and is_row_check(spec.expectation)
         ]
-        assert [reason for reason, _ in row_rules(parsed)] == expected
+        assert [reason for reason, _ in row_rules(suite)] == expected
         assert len(expected) >= 4
         assert all(reason.split("column=")[1].rstrip(")") in columns for reason in expected)

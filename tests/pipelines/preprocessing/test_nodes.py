@@ -11,17 +11,20 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
 
 from keras_lakehouse.ingest import images as imaging
+from keras_lakehouse.params import (
+    SPLIT_NAMES,
+    ImagePreprocessingParams,
+    SplitParams,
+    TextPreprocessingParams,
+)
 from keras_lakehouse.pipelines.preprocessing import nodes
 from keras_lakehouse.serving.serving_code import build_vectorizer
 
-PARAMS = {
-    "seed": 42,
-    "split": {"train": 0.7, "val": 0.15, "test": 0.15},
-    "image_labels": ["circle", "square"],
-    "text_labels": ["sports", "cooking"],
-    "images": {"image_size": 16, "max_pixels": 1_000_000},
-    "texts": {"vocabulary_size": 50, "sequence_length": 6},
-}
+SEED = 42
+PROPORTIONS = SplitParams(train=0.7, val=0.15, test=0.15)
+TEXT_LABELS = ["sports", "cooking"]
+IMAGE_SETTINGS = ImagePreprocessingParams(image_size=16, max_pixels=1_000_000)
+TEXT_SETTINGS = TextPreprocessingParams(vocabulary_size=50, sequence_length=6)
 
 
 def encoded(color: tuple[int, ...], mode: str, fmt: str = "PNG") -> bytes:
@@ -37,8 +40,8 @@ def keyed(spark: SparkSession) -> DataFrame:
     return spark.createDataFrame(rows, "id string, text_sha256 string, label string")
 
 
-def split_of(frame: DataFrame, key: str = "text_sha256", seed: int = 42) -> dict[str, str]:
-    column = nodes.assign_split(key=key, seed=seed, proportions=PARAMS["split"])
+def split_of(frame: DataFrame, key: str = "text_sha256", seed: int = SEED) -> dict[str, str]:
+    column = nodes.assign_split(key=key, seed=seed, proportions=PROPORTIONS)
     return {row["id"]: row["split"] for row in frame.select("id", column.alias("split")).collect()}
 
 
@@ -59,25 +62,36 @@ def test_same_content_never_sits_in_two_splits(keyed: DataFrame) -> None:
 
 def test_split_proportions_follow_the_parameters(keyed: DataFrame) -> None:
     values = list(split_of(keyed).values())
-    shares = {name: values.count(name) / len(values) for name in nodes.SPLITS}
+    shares = {name: values.count(name) / len(values) for name in SPLIT_NAMES}
     assert shares["train"] == pytest.approx(0.7, abs=0.06)
     assert shares["val"] == pytest.approx(0.15, abs=0.05)
 
 
 def test_split_texts_indexes_labels_in_sorted_order(keyed: DataFrame) -> None:
-    frame, labels = nodes.split_texts(keyed, PARAMS)
+    frame, labels = nodes.split_texts(keyed, SEED, PROPORTIONS, TEXT_LABELS)
     assert labels == {"cooking": 0, "sports": 1}
     indexed = {(row["label"], row["label_index"]) for row in frame.collect()}
     assert indexed == {("cooking", 0), ("sports", 1)}
+
+
+def test_split_images_splits_by_content_key_and_indexes_labels(spark: SparkSession) -> None:
+    rows = [(f"k{i}", ["square", "circle"][i % 2]) for i in range(200)]
+    bronze = spark.createDataFrame(rows, "key string, label string")
+    frame, labels = nodes.split_images(bronze, SEED, PROPORTIONS, ["square", "circle"])
+    assert labels == {"circle": 0, "square": 1}
+    expected = nodes.assign_split(key="key", seed=SEED, proportions=PROPORTIONS)
+    pairs = frame.select("split", expected.alias("expected"), "label", "label_index").collect()
+    assert all(row["split"] == row["expected"] for row in pairs)
+    assert {(row["label"], row["label_index"]) for row in pairs} == {("circle", 0), ("square", 1)}
 
 
 def test_missing_class_in_a_split_names_the_class_and_counts(spark: SparkSession) -> None:
     rows = [(f"id{i}", f"k{i}", "sports") for i in range(60)] + [("x", "kx", "cooking")]
     frame = spark.createDataFrame(rows, "id string, text_sha256 string, label string")
     with pytest.raises(ValueError, match=r"Every class must appear in every split of texts_bronze"):
-        nodes.split_texts(frame, PARAMS)
+        nodes.split_texts(frame, SEED, PROPORTIONS, TEXT_LABELS)
     with pytest.raises(ValueError, match=r"cooking has 0 rows in (train|val|test) \(train="):
-        nodes.split_texts(frame, PARAMS)
+        nodes.split_texts(frame, SEED, PROPORTIONS, TEXT_LABELS)
 
 
 def test_gate_that_did_not_pass_stops_preprocessing(keyed: DataFrame) -> None:
@@ -96,7 +110,7 @@ def test_images_decode_once_to_rgb_at_the_chosen_size(
         [("k", "circle", 0, "train", encoded((250, 250, 250), mode, fmt))],
         "key string, label string, label_index int, split string, content binary",
     )
-    row = nodes.decode_images(frame, PARAMS).first()
+    row = nodes.decode_images(frame, IMAGE_SETTINGS).first()
     assert row["image_size"] == 16
     pixels = imaging.pixels_to_array(row["image"], 16)
     assert pixels.shape == (16, 16, 3)
@@ -127,7 +141,7 @@ def texts_split(spark: SparkSession) -> DataFrame:
 
 
 def test_vocabulary_is_fitted_on_train_only(texts_split: DataFrame) -> None:
-    vocabulary = nodes.fit_vocabulary(texts_split, PARAMS)
+    vocabulary = nodes.fit_vocabulary(texts_split, TEXT_SETTINGS)
     assert vocabulary[:4] == ["", "[UNK]", "goal", "the"]  # by count, then alphabetically
     assert "unseenword" not in vocabulary
     assert "valonly" not in vocabulary
@@ -139,13 +153,14 @@ def test_spark_vocabulary_matches_keras_adapt(texts_split: DataFrame) -> None:
     train = [row["text"] for row in texts_split.filter("split = 'train'").collect()]
     layer = keras.layers.TextVectorization(max_tokens=50)
     layer.adapt(np.asarray(train, dtype=object))
-    assert set(nodes.fit_vocabulary(texts_split, PARAMS)) == set(layer.get_vocabulary())
+    assert set(nodes.fit_vocabulary(texts_split, TEXT_SETTINGS)) == set(layer.get_vocabulary())
 
 
 def test_token_seen_only_outside_train_maps_to_oov(texts_split: DataFrame) -> None:
-    vocabulary = nodes.fit_vocabulary(texts_split, PARAMS)
+    vocabulary = nodes.fit_vocabulary(texts_split, TEXT_SETTINGS)
     silver = {
-        row["id"]: row for row in nodes.vectorize_texts(texts_split, vocabulary, PARAMS).collect()
+        row["id"]: row
+        for row in nodes.vectorize_texts(texts_split, vocabulary, TEXT_SETTINGS).collect()
     }
     goal = vocabulary.index("goal")
     assert list(silver["d"]["token_ids"]) == [1, goal, 0, 0, 0, 0]

@@ -13,18 +13,15 @@ from pyspark.sql import DataFrame
 
 from keras_lakehouse.datasets import delta_version_of
 from keras_lakehouse.params import SuiteParams
-from keras_lakehouse.quality.suites import (
-    gate_failures,
-    rejected_fraction_check,
-    render_html,
-    run_suite,
-)
+from keras_lakehouse.quality.gate import gate_failures, rejected_fraction_check
+from keras_lakehouse.quality.report import render_html
+from keras_lakehouse.quality.suites import run_suite
 
 logger = logging.getLogger(__name__)
 
 
 def validate_table(
-    table: DataFrame, suite: dict[str, Any], ingestion_counts: dict[str, Any] | None = None
+    table: DataFrame, suite: SuiteParams, ingestion_counts: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], str]:
     """Run the table's Great Expectations suite; never raises on bad data.
 
@@ -38,11 +35,10 @@ def validate_table(
         The report as JSON-ready data and as an HTML page, both saved before the gate runs so a
         failing run still leaves its report.
     """
-    settings = SuiteParams.model_validate(suite)
-    report = run_suite(table, settings)
-    if settings.max_rejected_fraction is not None and ingestion_counts is not None:
+    report = run_suite(table, suite)
+    if suite.max_rejected_fraction is not None and ingestion_counts is not None:
         report["checks"].append(
-            rejected_fraction_check(ingestion_counts, settings.max_rejected_fraction)
+            rejected_fraction_check(ingestion_counts, suite.max_rejected_fraction)
         )
         report["success"] = not gate_failures(report)
     report["delta_version"] = delta_version_of(table)
@@ -59,6 +55,9 @@ def validate_table(
 
 def record_quality_verdict(report: dict[str, Any]) -> dict[str, Any]:
     """The gate's verdict on the version validated; never raises (it is saved either way).
+
+    Args:
+        report: The output of ``validate_table``.
 
     Returns:
         ``table``, ``delta_version``, ``passed``, ``failures`` (error-severity failures and
@@ -83,6 +82,9 @@ def record_quality_verdict(report: dict[str, Any]) -> dict[str, Any]:
 
 def enforce_quality_gate(verdict: dict[str, Any]) -> None:
     """Stop the run when the verdict failed.
+
+    Args:
+        verdict: The output of ``record_quality_verdict``.
 
     Raises:
         ValueError: Naming each failed expectation and its observed value.

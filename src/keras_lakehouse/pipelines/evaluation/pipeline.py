@@ -22,7 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "image_label_map",
                     "cnn_training_metrics",
                     "params:evaluation",
-                    "params:preprocessing.images",
+                    "params:preprocessing.images.image_size",
                 ],
                 outputs=["cnn_evaluation", "cnn_evaluation_plots"],
                 name="evaluate_cnn",

@@ -14,73 +14,102 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F  # noqa: N812
 
-from keras_lakehouse.params import InferenceParams, ServingParams
-from keras_lakehouse.pipelines.ingestion.nodes import (
-    check_raw_images,
-    check_raw_texts,
-    split_checked,
+from keras_lakehouse.ingest.routing import (
+    IMAGES_TO_SCORE_COLUMNS,
+    INFERENCE_IMAGES_QUARANTINE_COLUMNS,
+    INFERENCE_TEXTS_QUARANTINE_COLUMNS,
+    TEXTS_TO_SCORE_COLUMNS,
+    route_checked,
+)
+from keras_lakehouse.ingest.spark_checks import check_image_files, check_text_files
+from keras_lakehouse.params import (
+    ImageIngestionParams,
+    InferenceParams,
+    ServingParams,
+    TextIngestionParams,
 )
 from keras_lakehouse.serving.mlflow_model import IMAGE_COLUMN, TEXT_COLUMN
 from keras_lakehouse.serving.scoring import PREDICTIONS_COLUMNS, ModelVersion, fetch_model, score
 
 logger = logging.getLogger(__name__)
 
-IMAGES_TO_SCORE_COLUMNS = ("key", "path", "content")
-TEXTS_TO_SCORE_COLUMNS = ("id", "text", "source", "line")
-IMAGES_QUARANTINE_COLUMNS = ("path", "key", "reason", "detail")
-TEXTS_QUARANTINE_COLUMNS = ("source", "line", "id", "reason", "detail", "raw")
-
 
 def check_images_to_score(
-    raw_images: DataFrame, params: dict[str, Any]
+    raw_images: DataFrame, settings: ImageIngestionParams
 ) -> tuple[DataFrame, DataFrame, dict[str, Any]]:
     """The ingestion checks for images without labels.
+
+    Args:
+        raw_images: Rows of Spark's ``binaryFile`` source over the images to score.
+        settings: The ``ingestion.images`` parameters.
 
     Returns:
         The accepted images, the rejected ones (with a reason) and the counts.
     """
-    checked = check_raw_images(raw_images, params, labelled=False)
-    return split_checked(
+    checked = check_image_files(raw_images, settings, labelled=False)
+    return route_checked(
         checked,
         "images to score",
         IMAGES_TO_SCORE_COLUMNS,
-        IMAGES_QUARANTINE_COLUMNS,
+        INFERENCE_IMAGES_QUARANTINE_COLUMNS,
         accepted="accepted",
     )
 
 
 def check_texts_to_score(
-    raw_texts: DataFrame, params: dict[str, Any]
+    raw_texts: DataFrame, settings: TextIngestionParams
 ) -> tuple[DataFrame, DataFrame, dict[str, Any]]:
     """The ingestion checks for texts without labels (``id,text`` CSV or JSON lines).
+
+    Args:
+        raw_texts: Rows of Spark's ``binaryFile`` source over the texts to score.
+        settings: The ``ingestion.texts`` parameters.
 
     Returns:
         The accepted texts, the rejected ones (with a reason) and the counts.
     """
-    checked = check_raw_texts(raw_texts, params, labelled=False)
-    return split_checked(
+    checked = check_text_files(raw_texts, settings, labelled=False)
+    return route_checked(
         checked,
         "texts to score",
         TEXTS_TO_SCORE_COLUMNS,
-        TEXTS_QUARANTINE_COLUMNS,
+        INFERENCE_TEXTS_QUARANTINE_COLUMNS,
         accepted="accepted",
     )
 
 
 def score_images(
-    images: DataFrame, serving: dict[str, Any], inference: dict[str, Any]
+    images: DataFrame, serving: ServingParams, inference: InferenceParams
 ) -> DataFrame:
-    """Prediction rows for the accepted images, keyed by the SHA-256 of their bytes."""
-    model = _champion(serving, InferenceParams.model_validate(inference).image_model)
+    """Prediction rows for the accepted images, keyed by the SHA-256 of their bytes.
+
+    Args:
+        images: The accepted images (``key``, ``path``, ``content``).
+        serving: The ``serving`` parameters (alias, model cache).
+        inference: The ``inference`` parameters (which registered model scores images).
+
+    Returns:
+        One row per image in the ``predictions`` layout.
+    """
+    model = _champion(serving, inference.image_model)
     frame = images.select("key", "path", F.col("content").alias(IMAGE_COLUMN))
     return score(
         frame, model, modality="image", key="key", source="path", input_column=IMAGE_COLUMN
     )
 
 
-def score_texts(texts: DataFrame, serving: dict[str, Any], inference: dict[str, Any]) -> DataFrame:
-    """Prediction rows for the accepted texts, keyed by their id (source: ``file:line``)."""
-    model = _champion(serving, InferenceParams.model_validate(inference).text_model)
+def score_texts(texts: DataFrame, serving: ServingParams, inference: InferenceParams) -> DataFrame:
+    """Prediction rows for the accepted texts, keyed by their id (source: ``file:line``).
+
+    Args:
+        texts: The accepted texts (``id``, ``text``, ``source``, ``line``).
+        serving: The ``serving`` parameters (alias, model cache).
+        inference: The ``inference`` parameters (which registered model scores texts).
+
+    Returns:
+        One row per text in the ``predictions`` layout.
+    """
+    model = _champion(serving, inference.text_model)
     frame = texts.select(
         F.col("id").alias("key"),
         F.concat_ws(":", "source", F.col("line").cast("string")).alias("source"),
@@ -91,11 +120,10 @@ def score_texts(texts: DataFrame, serving: dict[str, Any], inference: dict[str, 
     )
 
 
-def _champion(serving: dict[str, Any], name: str) -> ModelVersion:
+def _champion(serving: ServingParams, name: str) -> ModelVersion:
     """The version of ``name`` that has the serving alias, its files fetched for the executors."""
-    settings = ServingParams.model_validate(serving)
-    model = fetch_model(name, settings.alias, settings.model_cache_dir)
-    logger.info("Scoring with %s v%s (%s).", model.name, model.version, settings.alias)
+    model = fetch_model(name, serving.alias, serving.model_cache_dir)
+    logger.info("Scoring with %s v%s (%s).", model.name, model.version, serving.alias)
     return model
 
 
@@ -105,7 +133,17 @@ def collect_predictions(
     image_counts: dict[str, Any],
     text_counts: dict[str, Any],
 ) -> tuple[DataFrame, dict[str, Any]]:
-    """Both modalities' predictions as one batch for the ``predictions`` table, and a summary."""
+    """Both modalities' predictions as one batch for the ``predictions`` table, and a summary.
+
+    Args:
+        image_predictions: The output of ``score_images``.
+        text_predictions: The output of ``score_texts``.
+        image_counts: The counts of ``check_images_to_score``.
+        text_counts: The counts of ``check_texts_to_score``.
+
+    Returns:
+        The predictions to MERGE, and the counts of both modalities.
+    """
     predictions = image_predictions.select(*PREDICTIONS_COLUMNS).unionByName(
         text_predictions.select(*PREDICTIONS_COLUMNS)
     )

@@ -5,8 +5,8 @@ from kedro.pipeline import Node, Pipeline
 from keras_lakehouse.pipelines.ingestion.nodes import (
     check_raw_images,
     check_raw_texts,
-    split_images,
-    split_texts,
+    route_images,
+    route_texts,
 )
 
 
@@ -21,7 +21,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="check_raw_images",
             ),
             Node(
-                split_images,
+                route_images,
                 inputs=["images_checked", "params:images_bronze_suite"],
                 outputs=["images_bronze", "images_quarantine", "images_ingestion_counts"],
                 name="upsert_images_bronze",
@@ -39,7 +39,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="check_raw_texts",
             ),
             Node(
-                split_texts,
+                route_texts,
                 inputs=["texts_checked", "params:texts_bronze_suite"],
                 outputs=["texts_bronze", "texts_quarantine", "texts_ingestion_counts"],
                 name="upsert_texts_bronze",

@@ -24,13 +24,18 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 split_images,
-                inputs=["images_bronze_gated", "params:preprocessing"],
+                inputs=[
+                    "images_bronze_gated",
+                    "params:preprocessing.seed",
+                    "params:preprocessing.split",
+                    "params:preprocessing.image_labels",
+                ],
                 outputs=["images_split", "image_label_map"],
                 name="split_images",
             ),
             Node(
                 decode_images,
-                inputs=["images_split", "params:preprocessing"],
+                inputs=["images_split", "params:preprocessing.images"],
                 outputs="images_silver@spark",
                 name="decode_images",
             ),
@@ -48,19 +53,24 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 split_texts,
-                inputs=["texts_bronze_gated", "params:preprocessing"],
+                inputs=[
+                    "texts_bronze_gated",
+                    "params:preprocessing.seed",
+                    "params:preprocessing.split",
+                    "params:preprocessing.text_labels",
+                ],
                 outputs=["texts_split", "text_label_map"],
                 name="split_texts",
             ),
             Node(
                 fit_vocabulary,
-                inputs=["texts_split", "params:preprocessing"],
+                inputs=["texts_split", "params:preprocessing.texts"],
                 outputs="vocabulary",
                 name="fit_vocabulary",
             ),
             Node(
                 vectorize_texts,
-                inputs=["texts_split", "vocabulary", "params:preprocessing"],
+                inputs=["texts_split", "vocabulary", "params:preprocessing.texts"],
                 outputs="texts_silver@spark",
                 name="vectorize_texts",
             ),
