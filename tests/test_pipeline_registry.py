@@ -87,7 +87,10 @@ def test_each_modality_runs_alone(registry: dict) -> None:
         "texts_bronze_validated",  # bronze at the version its verdict validated
         "params:ingestion.texts",
         "params:texts_bronze_suite",
-        "params:preprocessing",
+        "params:preprocessing.seed",
+        "params:preprocessing.split",
+        "params:preprocessing.text_labels",
+        "params:preprocessing.texts",
         "params:training",
         "params:preprocessing.texts.sequence_length",
         "params:evaluation",
