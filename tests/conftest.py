@@ -22,6 +22,20 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+# Session fixtures that cost a pipeline run or a build: under pytest-xdist (`make test` runs the
+# suite on several workers) every test that uses one runs on the same worker, so it is built once.
+SHARED_FIXTURES = ("trained_project", "built_package")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group the tests for ``--dist loadgroup``: the tests of one module stay together (their
+    module fixtures are built once), and so do all the users of a ``SHARED_FIXTURES`` entry."""
+    for item in items:
+        shared = [name for name in SHARED_FIXTURES if name in item.fixturenames]
+        group = shared[0] if shared else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Every MLflow run of the suite goes to a throw-away store, never the project's."""
@@ -66,17 +80,38 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     session.stop()
 
 
-def copy_project(target: Path, env: str = "base") -> Path:
+# The sample the suite runs on: every special and bad file of the full sample, fewer good ones.
+SAMPLE_SIZES = {"images_per_label": 60, "texts_per_label": 60}
+TEST_CONF = PROJECT_ROOT / "conf" / "test"
+
+
+def copy_project(target: Path, env: str = "base", *, small: bool = True) -> Path:
     """The project's own configuration in ``target``, with a fresh data folder and no ``src``
-    (the installed package is used). ``env`` names an extra conf folder to copy."""
+    (the installed package is used). ``env`` names an extra conf folder to copy.
+
+    With ``small`` (the default), the ``test`` environment's sizes (conf/test: small images,
+    narrow models, few epochs) go into the env the copy runs in (``conf/local``, or ``env``), so
+    ``kedro run`` and ``python -m keras_lakehouse`` in the copy run the test sizes as they are."""
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(PROJECT_ROOT / name, target / name)
     shutil.copytree(PROJECT_ROOT / "conf" / "base", target / "conf" / "base")
-    if env != "base":
+    if env not in ("base", "local"):
         shutil.copytree(PROJECT_ROOT / "conf" / env, target / "conf" / env)
-    (target / "conf" / "local").mkdir(exist_ok=True)
+    run_env = target / "conf" / ("local" if env == "base" else env)
+    run_env.mkdir(exist_ok=True)
+    if small:
+        shutil.copy(TEST_CONF / "parameters.yml", run_env / "parameters_test_sizes.yml")
+        if env in ("base", "local"):  # the databricks env uses the session it finds
+            shutil.copy(TEST_CONF / "spark.yml", run_env / "spark.yml")
     (target / "src").mkdir()
     return target
+
+
+def generate_sample(raw: Path, *, seed: int = 42):
+    """The suite's sample data (``SAMPLE_SIZES``) in ``raw``: returns its summary."""
+    from keras_lakehouse.sample_data import generate
+
+    return generate(raw, seed=seed, **SAMPLE_SIZES)
 
 
 def kedro_run(project: Path, *, env: str | None = None, runtime_params=None, **run_args) -> None:
@@ -98,11 +133,17 @@ def run_kedro() -> Callable[..., None]:
 
 
 @pytest.fixture(scope="session")
+def sample_data() -> Callable[..., object]:
+    """``generate_sample`` for test modules: ``sample_data(raw_folder, seed=42)``."""
+    return generate_sample
+
+
+@pytest.fixture(scope="session")
 def project_copy(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """A factory of fresh project copies: ``project_copy(env="base")``."""
 
-    def make(env: str = "base") -> Path:
-        return copy_project(tmp_path_factory.mktemp("project"), env)
+    def make(env: str = "base", *, small: bool = True) -> Path:
+        return copy_project(tmp_path_factory.mktemp("project"), env, small=small)
 
     return make
 
@@ -112,10 +153,8 @@ def trained_project(spark, project_copy) -> tuple[Path, object]:
     """A project copy where the default pipeline (ingestion → … → evaluation) ran once on the
     sample data. Returns the project path and the sample data summary. Read-only for tests:
     a test that changes it must use its own copy."""
-    from keras_lakehouse.sample_data import generate
-
     project = project_copy()
-    summary = generate(project / "data/01_raw", scale=1, seed=42)
+    summary = generate_sample(project / "data/01_raw")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(project)
         kedro_run(project)

@@ -23,8 +23,7 @@ import pytest
 from pyspark.sql import functions as F  # noqa: N812
 
 from keras_lakehouse.datasets import DeltaTableDataset
-from keras_lakehouse.datasets import delta_table as delta_table_module
-from keras_lakehouse.sample_data import generate
+from keras_lakehouse.datasets import delta_merge as delta_table_module
 from keras_lakehouse.serving.registry import (
     CLAIM_TAG,
     DECISION_TAG,
@@ -138,13 +137,13 @@ def test_a_merge_that_keeps_conflicting_fails_naming_the_table(
 
 
 # ---- whole runs in their own processes -------------------------------------------------------
-def light_project(project_copy) -> Path:
+def light_project(project_copy, sample_data) -> Path:
     """A project copy with the sample data and a one-core Spark (each process has its own JVM)."""
     project = project_copy()
     (project / "conf/local/spark.yml").write_text(
         "spark.master: local[1]\nspark.sql.shuffle.partitions: 1\nspark.driver.memory: 1g\n"
     )
-    generate(project / "data/01_raw", scale=1, seed=42)
+    sample_data(project / "data/01_raw")
     return project
 
 
@@ -169,14 +168,6 @@ def finish(process: subprocess.Popen, timeout: float = RUN_TIMEOUT_S) -> int:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         pytest.fail(f"{process.args} did not finish in {timeout} s.")
-
-
-def run_to_end(project: Path, pipelines: str, log_name: str) -> float:
-    started = time.monotonic()
-    rc = finish(start_run(project, pipelines, log_name))
-    log = (project / f"{log_name}.log").read_text()
-    assert rc == 0, f"{pipelines} run failed (exit {rc}):\n{log[-4000:]}"
-    return time.monotonic() - started
 
 
 def table_state(spark, project: Path) -> dict[str, tuple[int, list[tuple]]]:
@@ -233,8 +224,10 @@ def leftovers(project: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_two_ingestion_runs_at_once_lose_and_duplicate_nothing(spark, project_copy) -> None:
-    project = light_project(project_copy)  # empty table paths: the first-run race
+def test_two_ingestion_runs_at_once_lose_and_duplicate_nothing(
+    spark, project_copy, sample_data, run_kedro
+) -> None:
+    project = light_project(project_copy, sample_data)  # empty table paths: the first-run race
     first = start_run(project, "ingestion", "first")
     second = start_run(project, "ingestion", "second")
     outcomes = {"first": finish(first), "second": finish(second)}
@@ -254,27 +247,51 @@ def test_two_ingestion_runs_at_once_lose_and_duplicate_nothing(spark, project_co
         assert (bronze, quarantine) == (report["bronze"], report["quarantine"])
         assert bronze + quarantine == report["raw"]
 
-    run_to_end(project, "ingestion", "third")
-    assert table_state(spark, project) == state  # a re-run changes nothing
+    with pytest.MonkeyPatch.context() as patch:  # a re-run (in this process) changes nothing
+        patch.chdir(project)
+        run_kedro(project, pipeline_names=["ingestion"])
+    assert table_state(spark, project) == state
+
+
+def wait_for(log: Path, marker: str, process: subprocess.Popen, timeout: float) -> None:
+    """Until the run's log names ``marker`` (a node starting), or the run ends first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if log.is_file() and marker in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"{process.args} ended or timed out before logging {marker!r}:\n{log.read_text()}")
+
+
+# Where a run is killed: while the bronze MERGE commits, and while the quality verdict is written
+# (plus a random part of a second: the kill lands anywhere in the write).
+KILL_POINTS = ("upsert_images_bronze", "record_texts_bronze_verdict")
 
 
 @pytest.mark.slow
-def test_a_killed_ingestion_leaves_nothing_a_normal_run_cannot_finish(spark, project_copy) -> None:
-    pipelines = "ingestion,data_quality"
-    reference = light_project(project_copy)
-    duration = run_to_end(reference, pipelines, "reference")
+def test_a_killed_ingestion_leaves_nothing_a_normal_run_cannot_finish(
+    spark, project_copy, sample_data, run_kedro
+) -> None:
+    pipelines = ["ingestion", "data_quality"]
+    reference = light_project(project_copy, sample_data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(reference)
+        run_kedro(reference, pipeline_names=pipelines)
     expected_tables, expected_reports = table_state(spark, reference), reports(reference)
 
-    project = light_project(project_copy)
-    kill_points = sorted(random.Random(10).uniform(5, duration) for _ in range(3))
-    for number, seconds in enumerate(kill_points):
-        process = start_run(project, pipelines, f"killed_{number}")
+    project = light_project(project_copy, sample_data)
+    delays = random.Random(10)
+    for number, marker in enumerate(KILL_POINTS):
+        process = start_run(project, ",".join(pipelines), f"killed_{number}")
         try:
-            process.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
+            wait_for(project / f"killed_{number}.log", marker, process, RUN_TIMEOUT_S)
+            time.sleep(delays.uniform(0, 1.5))
+        finally:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    run_to_end(project, pipelines, "after_kills")
+    with pytest.MonkeyPatch.context() as patch:  # a normal run finishes the job
+        patch.chdir(project)
+        run_kedro(project, pipeline_names=pipelines)
 
     assert table_state(spark, project) == expected_tables
     assert reports(project) == expected_reports

@@ -432,12 +432,11 @@ STANDIN_PARAMS = {
 
 
 @pytest.fixture(scope="module")
-def standin(spark, project_copy, run_kedro, tmp_path_factory, mlflow_store):
+def standin(spark, project_copy, sample_data, run_kedro, tmp_path_factory, mlflow_store):
     """The databricks env's own catalog run against the local metastore: the tables in a fresh
     schema of spark_catalog, the Volume in a temporary folder, MLflow in the suite's local store
     behind a registry that refuses what Unity Catalog refuses (keras_lakehouse.serving.uc_standin).
     Runs the default pipeline, then inference."""
-    from keras_lakehouse.sample_data import generate
     from keras_lakehouse.serving.uc_standin import STANDIN_SCHEME, register_standin_scheme
 
     register_standin_scheme()
@@ -445,7 +444,7 @@ def standin(spark, project_copy, run_kedro, tmp_path_factory, mlflow_store):
     schema = f"kl_standin_{uuid.uuid4().hex[:8]}"
     spark.sql(f"CREATE SCHEMA spark_catalog.{schema}")
     volume = tmp_path_factory.mktemp("volume")
-    generate(volume / "01_raw", scale=1, seed=42)
+    sample_data(volume / "01_raw")
     project = project_copy(env="databricks")
     with pytest.MonkeyPatch.context() as patch:
         for name in UNITY_VARIABLES:
@@ -583,13 +582,18 @@ def test_standin_registry_refuses_a_model_without_a_signature(standin_client, tm
             return model_input
 
     mlflow.set_experiment("standin-registry")
+    # Requirements given: MLflow would otherwise infer them by loading the model in a subprocess.
+    requirements = ["mlflow"]
     with mlflow.start_run():
-        unsigned = mlflow.pyfunc.log_model(name="model", python_model=Echo())
+        unsigned = mlflow.pyfunc.log_model(
+            name="model", python_model=Echo(), pip_requirements=requirements
+        )
         frame = pd.DataFrame({"x": [1.0]})
         signed = mlflow.pyfunc.log_model(
             name="signed",
             python_model=Echo(),
             signature=mlflow.models.infer_signature(frame, frame),
+            pip_requirements=requirements,
         )
     name = "main.kl.echo"
     standin_client.create_registered_model(name)

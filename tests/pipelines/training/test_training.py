@@ -162,3 +162,39 @@ def test_same_seed_twice_gives_the_same_metrics(spark: SparkSession, tmp_path: P
         runs.append({**evaluate(job, model, snapshot), "val_loss": history["val_loss"][-1]})
     for key in runs[0]:
         assert runs[1][key] == pytest.approx(runs[0][key], abs=0.01), key
+
+
+def test_multi_worker_strategy_shares_the_global_batch_among_the_workers(monkeypatch) -> None:
+    """``strategy: multi_worker`` hands the job to the barrier-mode trainer with each worker's
+    share of the global batch (the workers themselves: tests/training/test_distributed.py)."""
+    from keras_lakehouse.params import FitParams
+    from keras_lakehouse.training import job as job_module
+    from keras_lakehouse.training.job import train
+    from keras_lakehouse.training.spec import TrainingJob
+
+    calls = []
+
+    def trainer(job, snapshot, *, num_workers, allow_open_grpc_ports_locally):
+        calls.append((job.fit.batch_size, snapshot, num_workers, allow_open_grpc_ports_locally))
+        return "model", "history"
+
+    monkeypatch.setattr(job_module, "train_multi_worker", trainer)
+    fit = FitParams(
+        epochs=1,
+        batch_size=32,
+        optimizer="adam",
+        learning_rate=0.01,
+        early_stopping_patience=1,
+        shuffle_buffer=8,
+    )
+    job = TrainingJob(name="cnn", build=lambda: None, decode=ImageColumns(8), fit=fit, seed=3)
+    result = train(
+        job,
+        "snapshot",
+        strategy="multi_worker",
+        num_devices=1,
+        num_workers=4,
+        allow_open_grpc_ports_locally=True,
+    )
+    assert result == ("model", "history")
+    assert calls == [(8, "snapshot", 4, True)]
