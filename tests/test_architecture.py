@@ -141,3 +141,33 @@ def test_the_graph_sees_function_level_and_relative_imports(tmp_path: Path) -> N
         "keras_lakehouse.pkg.b": {"keras_lakehouse.pkg.a"},
     }
     assert cycles(graph) == [["keras_lakehouse.pkg.a", "keras_lakehouse.pkg.b"]]
+
+
+# ---- the layout a newcomer reads -----------------------------------------------------------------
+MAX_MODULE_LINES = 300
+README = SOURCE.parents[1] / "README.md"
+
+
+def test_no_module_is_over_300_lines() -> None:
+    long = {
+        str(path.relative_to(SOURCE)): lines
+        for path in SOURCE.rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}, f"Split these modules (at most {MAX_MODULE_LINES} lines): {long}"
+
+
+def readme_layout(text: str) -> set[str]:
+    """The folder names of the fenced block under ``## Project layout``."""
+    section = text.split("\n## Project layout\n", 1)[1]
+    block = section.split("```", 2)[1]
+    return {line.split()[0].rstrip("/") for line in block.splitlines() if line.strip()}
+
+
+def test_the_readme_layout_names_every_package_folder_and_no_other() -> None:
+    folders = {
+        str(init.parent.relative_to(SOURCE))
+        for init in SOURCE.rglob("__init__.py")
+        if init.parent != SOURCE
+    }
+    assert readme_layout(README.read_text()) == folders

@@ -1,11 +1,8 @@
-"""Typed parameter models, checked before the first node runs.
-
-``validate_parameters`` checks each top-level section with a model in ``SECTION_MODELS``, on the
-raw merged parameters, from a hook at start-up: an invalid value is named with the value received
-before anything runs. A node input ``params:<path>`` annotated with a model here receives an
-instance, built by Kedro (``kedro.validation``). Typed inputs never nest (``params:a`` and
-``params:a.b`` both typed would make Kedro fail): each node takes the narrowest section it needs.
-"""
+"""Typed parameter models. A hook checks the raw merged parameters at start-up
+(``validate_parameters``, one model per section in ``SECTION_MODELS``), naming any invalid value.
+A node input ``params:<path>`` annotated with a model here receives an instance built by Kedro
+(``kedro.validation``). Typed inputs never nest (``params:a`` and ``params:a.b`` both typed make
+Kedro fail): each node takes the narrowest section it needs."""
 
 from __future__ import annotations
 
