@@ -20,7 +20,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup sample-data run test lint format viz bench package lock clean clean-data
+.PHONY: help setup sample-data run test check lint format viz bench package lock clean clean-data
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,10 +41,21 @@ sample-data: $(STAMP)  ## Generate the sample raw data when data/01_raw is empty
 run: sample-data  ## Set up if needed, then `kedro run` the default pipeline locally
 	$(BIN)/kedro run
 
+# The suite runs on TEST_WORKERS pytest-xdist workers; tests that share a module or an expensive
+# fixture stay on one worker (tests/conftest.py). Most of a test's time is spent waiting (process
+# start-up, imports, JVM), so more workers than cores pays off. make test TEST_WORKERS=1: serial.
+TEST_WORKERS ?= 3
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
+
 test: setup  ## Set up if needed, then lint and run the whole test suite
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+check: setup  ## The quick inner loop: lint, then the tests not marked slow (no coverage)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow" --no-cov -q
 
 lint: setup  ## Lint and format-check only
 	$(BIN)/ruff check src tests
