@@ -225,3 +225,23 @@ def tiny_text_model() -> tuple:
         "text", {"a": 0, "b": 1}, sequence_length=3, vocabulary=["", "[UNK]", "goal", "code"]
     )
     return model, spec
+
+
+@pytest.fixture(scope="session")
+def log_tiny_model(tiny_text_model) -> Callable[..., tuple[str, str]]:
+    """``log_tiny_model(experiment)`` logs ``tiny_text_model`` as the raw-input model in a new
+    MLflow run of ``experiment``: returns the run id and the model URI."""
+    import mlflow
+    import pandas as pd
+
+    from keras_lakehouse.serving.mlflow_model import log_serving_model
+
+    model, spec = tiny_text_model
+
+    def log(experiment: str = "tiny-models") -> tuple[str, str]:
+        mlflow.set_experiment(experiment)
+        with mlflow.start_run() as run:
+            info = log_serving_model(model, spec, pd.DataFrame({"text": ["goal", "code"]}))
+        return run.info.run_id, info.model_uri
+
+    return log

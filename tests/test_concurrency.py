@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 import pytest
 from pyspark.sql import functions as F  # noqa: N812
 
@@ -299,22 +298,6 @@ def test_a_killed_ingestion_leaves_nothing_a_normal_run_cannot_finish(
 
 
 # ---- two evaluations promoting at once -------------------------------------------------------
-@pytest.fixture(scope="module")
-def log_tiny_model(tiny_text_model):
-    """Logs one small raw-input model in a new training run: returns its run id and model URI."""
-    from keras_lakehouse.serving.mlflow_model import log_serving_model
-
-    model, spec = tiny_text_model
-    mlflow.set_experiment("concurrency-tests")
-
-    def log() -> tuple[str, str]:
-        with mlflow.start_run() as run:
-            info = log_serving_model(model, spec, pd.DataFrame({"text": ["goal", "code"]}))
-        return run.info.run_id, info.model_uri
-
-    return log
-
-
 def test_two_evaluations_promoting_at_once_leave_one_champion_and_honest_tags(
     log_tiny_model,
 ) -> None:
@@ -322,7 +305,7 @@ def test_two_evaluations_promoting_at_once_leave_one_champion_and_honest_tags(
 
     client = mlflow.MlflowClient()
     name = "racing_model"
-    first = log_tiny_model()
+    first = log_tiny_model("concurrency-tests")
     register_and_promote(
         name=name,
         model_uri=first[1],
@@ -333,7 +316,7 @@ def test_two_evaluations_promoting_at_once_leave_one_champion_and_honest_tags(
         min_delta=0.01,
         champion_metric=lambda version: 0.0,
     )
-    logged = {0.90: log_tiny_model(), 0.95: log_tiny_model()}
+    logged = {0.90: log_tiny_model("concurrency-tests"), 0.95: log_tiny_model("concurrency-tests")}
     values = {first[0]: 0.85} | {run_id: value for value, (run_id, _) in logged.items()}
     # Both evaluations measure the same champion (v1) before either moves the alias.
     both_measured = threading.Barrier(2, timeout=60)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import mlflow
-import pandas as pd
 import pytest
 
-from keras_lakehouse.serving.mlflow_model import log_serving_model
 from keras_lakehouse.serving.registry import (
     DECISION_TAG,
     KEPT,
@@ -19,17 +17,9 @@ from keras_lakehouse.serving.registry import (
 
 
 @pytest.fixture(scope="module")
-def log_model(tiny_text_model):
+def log_model(log_tiny_model):
     """Logs one small raw-input model in a new training run: returns its run id and model URI."""
-    model, spec = tiny_text_model
-    mlflow.set_experiment("registry-tests")
-
-    def log() -> tuple[str, str]:
-        with mlflow.start_run() as run:
-            info = log_serving_model(model, spec, pd.DataFrame({"text": ["goal", "code"]}))
-        return run.info.run_id, info.model_uri
-
-    return log
+    return lambda: log_tiny_model("registry-tests")
 
 
 @pytest.fixture(scope="module")
