@@ -1,4 +1,8 @@
-"""Project hooks: parameters are checked and the Spark session built before any node runs."""
+"""Project hooks: parameters are checked and the Spark session built before any node runs.
+
+Kedro imports this module (through ``settings.py``) at every command: MLflow is imported only
+when a pipeline with MLflow nodes starts (``platform.tracking`` imports it in its functions).
+"""
 
 from __future__ import annotations
 

@@ -2,15 +2,20 @@
 
 Built on ``matplotlib.figure.Figure`` directly (no pyplot state, no display needed); the catalog
 saves them with kedro-datasets' ``MatplotlibDataset`` and the evaluation logs them to MLflow.
+matplotlib is imported when a figure is drawn, not with this module (every Kedro command imports
+the evaluation nodes).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 GRID_COLUMNS = 4
 
@@ -19,6 +24,8 @@ def confusion_matrix_figure(
     matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str
 ) -> Figure:
     """Counts per (true, predicted) cell, darker for more."""
+    from matplotlib.figure import Figure
+
     counts = np.asarray(matrix)
     size = max(4.0, 1.1 * len(labels) + 2)
     figure = Figure(figsize=(size, size), layout="constrained")
@@ -38,6 +45,8 @@ def confusion_matrix_figure(
 
 def training_curves_figure(history: Mapping[str, Sequence[float]], title: str) -> Figure:
     """Train against validation loss and accuracy, one point per epoch."""
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(10, 4), layout="constrained")
     for position, metric in enumerate(("loss", "accuracy"), start=1):
         axes = figure.add_subplot(1, 2, position)
@@ -57,6 +66,8 @@ def image_grid_figure(
     images: np.ndarray, true_labels: Sequence[str], predicted: Sequence[str], title: str
 ) -> Figure:
     """Test images with ``true → predicted`` under each; wrong predictions in red."""
+    from matplotlib.figure import Figure
+
     count = len(images)
     columns = min(GRID_COLUMNS, max(count, 1))
     rows = max(1, math.ceil(count / columns))

@@ -7,12 +7,14 @@ both reads saw the rows in the same order before any key is paired with a predic
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 
 from keras_lakehouse.training.loader import DeltaSnapshot, iter_batches, local_path
+
+if TYPE_CHECKING:
+    import keras
 
 PREDICT_BATCH = 256
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from keras_lakehouse.evaluation.metrics import classification_report, flat_metrics
 from keras_lakehouse.training.loader import DeltaSnapshot
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 

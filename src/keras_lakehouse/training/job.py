@@ -8,6 +8,7 @@ line (``keras_lakehouse.training.progress``) and Keras prints no progress bars.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import replace
@@ -15,6 +16,7 @@ from typing import Any
 
 import keras
 
+from keras_lakehouse import nvidia_driver_present
 from keras_lakehouse.datasets.delta_snapshot import DeltaSnapshot
 from keras_lakehouse.training.distributed import train_multi_worker
 from keras_lakehouse.training.progress import MONITOR, History, log_early_stop, log_epoch
@@ -108,13 +110,28 @@ def make_strategy(kind: str, *, num_devices: int) -> Any:
 
 
 def use_mixed_precision_on_gpu() -> bool:
-    """Switch Keras to ``mixed_float16`` when a GPU is present; say whether it did."""
+    """Switch Keras to ``mixed_float16`` when a GPU is present; say whether it did.
+
+    Where an NVIDIA driver is loaded but TensorFlow lists no GPU, warns (once per process): the
+    usual cause, a missing CUDA library, is a C++ message that ``TF_CPP_MIN_LOG_LEVEL`` hides.
+    TensorFlow is first imported by the training nodes, so this is where a run can tell.
+    """
     import tensorflow as tf
 
     if not tf.config.list_physical_devices("GPU"):
+        if nvidia_driver_present():
+            _warn_gpu_unused()
         return False
     keras.mixed_precision.set_global_policy("mixed_float16")
     return True
+
+
+@functools.cache
+def _warn_gpu_unused() -> None:
+    logger.warning(
+        "An NVIDIA driver is loaded but TensorFlow sees no GPU: models train on the CPU. "
+        "Run again with TF_CPP_MIN_LOG_LEVEL=0 to see TensorFlow's CUDA messages."
+    )
 
 
 def train(

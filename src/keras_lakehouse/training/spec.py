@@ -2,6 +2,7 @@
 
 Both ``keras_lakehouse.training.job`` (which runs a job) and the multi-worker processes of
 ``keras_lakehouse.training.distributed`` import it from here, so neither imports the other's side.
+Keras loads when a job builds its model or augmentation, not with this module.
 """
 
 from __future__ import annotations
@@ -9,14 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING, Any
 
 from keras_lakehouse.datasets.delta_snapshot import DeltaSnapshot
 from keras_lakehouse.params import AugmentationParams, FitParams
 from keras_lakehouse.training.loader import ImageColumns, TextColumns, to_tf_dataset
-from keras_lakehouse.training.models import build_augmentation
+
+if TYPE_CHECKING:
+    import keras
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ def augmenter(settings: AugmentationParams | None, seed: int) -> Callable[[Any],
     """
     if settings is None:
         return None
+    from keras_lakehouse.training.models import build_augmentation
+
     layers = build_augmentation(
         shear=settings.shear,
         zoom=settings.zoom,

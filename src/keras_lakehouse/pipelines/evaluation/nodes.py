@@ -4,14 +4,16 @@ The metrics come from the trained Keras model over the pinned silver snapshot (t
 split, in file order); they go to a JSON report, to PNGs and to the model's training run in MLflow.
 The registry node registers the logged raw-input model, and moves ``champion`` only when the new
 version beats the current champion, scored by Spark on the same test items, by ``min_delta``.
+
+Keras and matplotlib load when a node runs, not with this module (Kedro imports every pipeline's
+nodes at each command). Kedro resolves the node functions' annotations at run time, to build the
+typed ``params:`` inputs: the Keras model and the figures are annotated ``Any``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import keras
-from matplotlib.figure import Figure
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F  # noqa: N812
 
@@ -29,17 +31,17 @@ from keras_lakehouse.training.loader import DeltaSnapshot, ImageColumns, TextCol
 
 
 def evaluate_cnn(
-    model: keras.Model,
+    model: Any,
     images_silver: DeltaSnapshot,
     label_map: dict[str, int],
     training_metrics: dict[str, Any],
     evaluation: EvaluationParams,
     image_size: int,
-) -> tuple[dict[str, Any], dict[str, Figure]]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics, confusion matrix, training curves and a grid of test images for the CNN.
 
     Args:
-        model: The trained CNN.
+        model: The trained CNN (a ``keras.Model``).
         images_silver: The silver images table, pinned at the version it was trained on.
         label_map: Label → index, fitted in preprocessing.
         training_metrics: The training node's metrics (history, MLflow run).
@@ -47,7 +49,8 @@ def evaluate_cnn(
         image_size: The ``preprocessing.images.image_size`` parameter.
 
     Returns:
-        The metrics report (also logged to the training run) and the figures by file name.
+        The metrics report (also logged to the training run) and the figures
+        (``matplotlib.figure.Figure``) by file name.
     """
     labels = labels_by_index(label_map)
     y_true, probabilities, first_images = predict_test_split(
@@ -77,17 +80,17 @@ def evaluate_cnn(
 
 
 def evaluate_lstm(
-    model: keras.Model,
+    model: Any,
     texts_silver: DeltaSnapshot,
     label_map: dict[str, int],
     training_metrics: dict[str, Any],
     evaluation: EvaluationParams,
     sequence_length: int,
-) -> tuple[dict[str, Any], dict[str, Figure], str]:
+) -> tuple[dict[str, Any], dict[str, Any], str]:
     """Metrics, confusion matrix, training curves and the most confidently wrong test texts.
 
     Args:
-        model: The trained LSTM.
+        model: The trained LSTM (a ``keras.Model``).
         texts_silver: The silver texts table, pinned at the version it was trained on.
         label_map: Label → index, fitted in preprocessing.
         training_metrics: The training node's metrics (history, MLflow run).
@@ -95,7 +98,8 @@ def evaluate_lstm(
         sequence_length: The ``preprocessing.texts.sequence_length`` parameter.
 
     Returns:
-        The metrics report, the figures by file name and a markdown table of the mistakes.
+        The metrics report, the figures (``matplotlib.figure.Figure``) by file name and a
+        markdown table of the mistakes.
     """
     labels = labels_by_index(label_map)
     y_true, probabilities, _ = predict_test_split(

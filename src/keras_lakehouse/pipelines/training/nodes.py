@@ -1,13 +1,17 @@
-"""Training nodes: one Keras model per modality, one MLflow run per model."""
+"""Training nodes: one Keras model per modality, one MLflow run per model.
+
+Keras (``training.models``, ``training.job``) loads when a node runs, not with this module (Kedro
+imports every pipeline's nodes at each command). Kedro resolves the node functions' annotations
+at run time, to build the typed ``params:`` inputs: the Keras model they return is ``Any``.
+"""
 
 from __future__ import annotations
 
 import io
 import logging
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import pandas as pd
 from PIL import Image
 
@@ -22,10 +26,11 @@ from keras_lakehouse.serving.mlflow_model import (
     ServingSpec,
     log_serving_model,
 )
-from keras_lakehouse.training.job import evaluate, train, use_mixed_precision_on_gpu
 from keras_lakehouse.training.loader import ImageColumns, TextColumns, read_split
-from keras_lakehouse.training.models import build_cnn, build_lstm, compile_model
 from keras_lakehouse.training.spec import TrainingJob
+
+if TYPE_CHECKING:
+    import keras
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +42,7 @@ def train_cnn(
     image_label_map: dict[str, int],
     training: TrainingParams,
     images: ImagePreprocessingParams,
-) -> tuple[keras.Model, dict[str, Any]]:
+) -> tuple[Any, dict[str, Any]]:
     """Train the CNN on the pinned ``images_silver`` snapshot and log it to MLflow.
 
     The MLflow model takes encoded image bytes and resizes them as preprocessing did.
@@ -50,9 +55,11 @@ def train_cnn(
         images: The ``preprocessing.images`` parameters (stored size, pixel cap).
 
     Returns:
-        The trained model and its metrics (history per epoch, test loss and accuracy, the MLflow
-        run and logged model).
+        The trained ``keras.Model`` and its metrics (history per epoch, test loss and accuracy,
+        the MLflow run and logged model).
     """
+    from keras_lakehouse.training.models import build_cnn
+
     image_size = images.image_size
     cnn = training.cnn
     job = TrainingJob(
@@ -98,7 +105,7 @@ def train_lstm(
     vocabulary: list[str],
     training: TrainingParams,
     sequence_length: int,
-) -> tuple[keras.Model, dict[str, Any]]:
+) -> tuple[Any, dict[str, Any]]:
     """Train the stacked LSTM on the pinned ``texts_silver`` snapshot and log it to MLflow.
 
     The MLflow model takes raw texts and vectorizes them with the preprocessing layer.
@@ -112,9 +119,11 @@ def train_lstm(
         sequence_length: Tokens per text (``preprocessing.texts.sequence_length``).
 
     Returns:
-        The trained model and its metrics (history per epoch, test loss and accuracy, the MLflow
-        run and logged model).
+        The trained ``keras.Model`` and its metrics (history per epoch, test loss and accuracy,
+        the MLflow run and logged model).
     """
+    from keras_lakehouse.training.models import build_lstm
+
     lstm = training.lstm
     job = TrainingJob(
         name="lstm",
@@ -154,6 +163,8 @@ def train_lstm(
 def _compiled(
     builder: Any, arguments: dict[str, Any], optimizer: str, learning_rate: float
 ) -> keras.Model:
+    from keras_lakehouse.training.models import compile_model
+
     return compile_model(builder(**arguments), optimizer=optimizer, learning_rate=learning_rate)
 
 
@@ -167,6 +178,10 @@ def _train_and_log(
     spec: ServingSpec,
     example: pd.DataFrame,
 ) -> tuple[keras.Model, dict[str, Any]]:
+    import mlflow
+
+    from keras_lakehouse.training.job import evaluate, train, use_mixed_precision_on_gpu
+
     mixed_precision = use_mixed_precision_on_gpu()
     lineage = {
         "input.table": snapshot.location,
@@ -193,8 +208,6 @@ def _train_and_log(
         )
         log_history(history)
         metrics = evaluate(job, model, snapshot)
-        import mlflow
-
         mlflow.log_metrics({**metrics, "epochs_run": len(history.get("loss", []))})
         for name, value in artifacts.items():
             mlflow.log_dict(value, name)
