@@ -6,16 +6,52 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
-from keras_lakehouse.platform.jars import delta_jars
+from keras_lakehouse.platform.jars import CACHE_VARIABLE, DEFAULT_CACHE, delta_jars
 
 logger = logging.getLogger(__name__)
 
 DATABRICKS_RUNTIME_VARIABLE = "DATABRICKS_RUNTIME_VERSION"
 LOOPBACK_ADDRESS = "127.0.0.1"
+JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+# The local JVM's logging (log4j 2): Spark's own default profile at level WARN, less what is noise
+# on every start. With no configuration of its own, Spark prints which profile and level it uses
+# ("Using Spark's default log4j profile", "Setting default log level to WARN", "To adjust logging
+# level use sc.setLogLevel", "Setting Spark log level"); Hadoop warns that it has no native
+# library (none is needed locally); a long query plan's text is shortened with a warning.
+LOG4J2_PROPERTIES = """\
+# Written by keras_lakehouse.platform.spark for local Spark sessions; rewritten when it differs.
+status = error
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = stderr
+appender.stderr.type = Console
+appender.stderr.name = stderr
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = %d{HH:mm:ss} %-7p %c{1}: %m%n%ex
+logger.native.name = org.apache.hadoop.util.NativeCodeLoader
+logger.native.level = error
+logger.plan.name = org.apache.spark.sql.catalyst.util.SparkStringUtils
+logger.plan.level = error
+logger.jetty.name = org.sparkproject.jetty
+logger.jetty.level = warn
+logger.jetty2.name = org.sparkproject.jetty.util.component.AbstractLifeCycle
+logger.jetty2.level = error
+logger.repl.name = org.apache.spark.repl.Main
+logger.repl.level = warn
+logger.metastore.name = org.apache.hadoop.hive.metastore.RetryingHMSHandler
+logger.metastore.level = fatal
+logger.hive_functionregistry.name = org.apache.hadoop.hive.ql.exec.FunctionRegistry
+logger.hive_functionregistry.level = error
+logger.parquet.name = org.apache.parquet.CorruptStatistics
+logger.parquet.level = error
+logger.parquet2.name = parquet.CorruptStatistics
+logger.parquet2.level = error
+"""
 
 
 def on_databricks() -> bool:
@@ -34,8 +70,10 @@ def get_or_create_spark(config: Mapping[str, Any], *, app_name: str) -> SparkSes
     Locally the settings come from ``conf/<env>/spark.yml``. Delta's jars are pinned by SHA-256
     (``keras_lakehouse.platform.jars``): fetched once into ``~/.cache/keras_lakehouse/jars``,
     verified at every start and passed as ``spark.jars``, with no resolver (no
-    ``spark.jars.packages``). A config that already sets ``spark.jars`` (jars fetched by hand, for
-    an offline machine) is used as it is.
+    ``spark.jars.packages``, so no Ivy resolution report, ever). A config that already sets
+    ``spark.jars`` (jars fetched by hand, for an offline machine) is used as it is. The JVM logs
+    warnings and errors only, without Spark's start-up notes (``LOG4J2_PROPERTIES``), unless
+    ``spark.driver.extraJavaOptions`` or ``$SPARK_CONF_DIR`` configures log4j already.
 
     Args:
         config: Spark properties, e.g. ``{"spark.master": "local[*]"}``.
@@ -59,6 +97,9 @@ def get_or_create_spark(config: Mapping[str, Any], *, app_name: str) -> SparkSes
     if "spark.jars" not in config:
         # Before the JVM starts: a mismatch or a bad jar fails here, with its reason.
         builder = builder.config("spark.jars", ",".join(str(path) for path in delta_jars()))
+    java_options = _with_quiet_jvm_logging(str(config.get(JAVA_OPTIONS, "")))
+    if java_options:
+        builder = builder.config(JAVA_OPTIONS, java_options)
     session = builder.getOrCreate()
     logger.info(
         "Local Spark %s session ready (master=%s).", session.version, session.sparkContext.master
@@ -87,3 +128,25 @@ def _spark_value(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
+
+
+def _with_quiet_jvm_logging(java_options: str) -> str:
+    """``java_options`` with log4j 2 pointed at ``LOG4J2_PROPERTIES``, written to the jars'
+    cache folder; as they are when log4j is configured elsewhere or the file cannot be written
+    (Spark's default profile then applies, start-up notes included)."""
+    conf_dir = os.environ.get("SPARK_CONF_DIR")
+    if "log4j" in java_options or (
+        conf_dir and os.path.exists(os.path.join(conf_dir, "log4j2.properties"))
+    ):
+        return java_options
+    path = Path(os.environ.get(CACHE_VARIABLE) or DEFAULT_CACHE).expanduser() / "log4j2.properties"
+    try:
+        if not path.is_file() or path.read_text(encoding="utf-8") != LOG4J2_PROPERTIES:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+            partial.write_text(LOG4J2_PROPERTIES, encoding="utf-8")
+            partial.replace(path)  # whole or not at all, for a session starting meanwhile
+    except OSError as error:
+        logger.debug("Spark keeps its default log4j profile: %s not written (%s).", path, error)
+        return java_options
+    return f"{java_options} -Dlog4j2.configurationFile={path.as_uri()}".strip()
