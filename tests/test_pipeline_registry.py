@@ -85,6 +85,8 @@ def test_each_modality_runs_alone(registry: dict) -> None:
     assert text.inputs() == {
         "raw_texts",
         "texts_bronze_validated",  # bronze at the version its verdict validated
+        "texts_silver_known",  # silver as the last run left it: only what it lacks is added
+        "vocabulary_saved",  # the last vocabulary: `vocabulary_policy: keep` keeps it
         "params:ingestion.texts",
         "params:texts_bronze_suite",
         "params:preprocessing.seed",

@@ -106,10 +106,17 @@ class ImagePreprocessingParams(StrictModel):
 
 
 class TextPreprocessingParams(StrictModel):
-    """How texts become token ids."""
+    """How texts become token ids.
+
+    ``vocabulary_policy`` says what happens when new train rows arrive: ``refit`` fits the
+    vocabulary on the current train split and recomputes every row's token ids when it changed;
+    ``keep`` keeps the saved vocabulary (new words map to the OOV token) and vectorizes only
+    new rows.
+    """
 
     vocabulary_size: int = Field(gt=2)
     sequence_length: int = Field(gt=0)
+    vocabulary_policy: Literal["refit", "keep"]
 
 
 class SplitParams(StrictModel):

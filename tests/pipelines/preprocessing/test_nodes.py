@@ -24,7 +24,9 @@ SEED = 42
 PROPORTIONS = SplitParams(train=0.7, val=0.15, test=0.15)
 TEXT_LABELS = ["sports", "cooking"]
 IMAGE_SETTINGS = ImagePreprocessingParams(image_size=16, max_pixels=1_000_000)
-TEXT_SETTINGS = TextPreprocessingParams(vocabulary_size=50, sequence_length=6)
+TEXT_SETTINGS = TextPreprocessingParams(
+    vocabulary_size=50, sequence_length=6, vocabulary_policy="refit"
+)
 
 
 def encoded(color: tuple[int, ...], mode: str, fmt: str = "PNG") -> bytes:
@@ -110,7 +112,7 @@ def test_images_decode_once_to_rgb_at_the_chosen_size(
         [("k", "circle", 0, "train", encoded((250, 250, 250), mode, fmt))],
         "key string, label string, label_index int, split string, content binary",
     )
-    row = nodes.decode_images(frame, IMAGE_SETTINGS).first()
+    row = nodes.decode_images(frame, None, IMAGE_SETTINGS).first()
     assert row["image_size"] == 16
     pixels = imaging.pixels_to_array(row["image"], 16)
     assert pixels.shape == (16, 16, 3)
@@ -141,7 +143,7 @@ def texts_split(spark: SparkSession) -> DataFrame:
 
 
 def test_vocabulary_is_fitted_on_train_only(texts_split: DataFrame) -> None:
-    vocabulary = nodes.fit_vocabulary(texts_split, TEXT_SETTINGS)
+    vocabulary = nodes.fit_vocabulary(texts_split, None, TEXT_SETTINGS)
     assert vocabulary[:4] == ["", "[UNK]", "goal", "the"]  # by count, then alphabetically
     assert "unseenword" not in vocabulary
     assert "valonly" not in vocabulary
@@ -153,14 +155,16 @@ def test_spark_vocabulary_matches_keras_adapt(texts_split: DataFrame) -> None:
     train = [row["text"] for row in texts_split.filter("split = 'train'").collect()]
     layer = keras.layers.TextVectorization(max_tokens=50)
     layer.adapt(np.asarray(train, dtype=object))
-    assert set(nodes.fit_vocabulary(texts_split, TEXT_SETTINGS)) == set(layer.get_vocabulary())
+    assert set(nodes.fit_vocabulary(texts_split, None, TEXT_SETTINGS)) == set(
+        layer.get_vocabulary()
+    )
 
 
 def test_token_seen_only_outside_train_maps_to_oov(texts_split: DataFrame) -> None:
-    vocabulary = nodes.fit_vocabulary(texts_split, TEXT_SETTINGS)
+    vocabulary = nodes.fit_vocabulary(texts_split, None, TEXT_SETTINGS)
     silver = {
         row["id"]: row
-        for row in nodes.vectorize_texts(texts_split, vocabulary, TEXT_SETTINGS).collect()
+        for row in nodes.vectorize_texts(texts_split, None, vocabulary, TEXT_SETTINGS).collect()
     }
     goal = vocabulary.index("goal")
     assert list(silver["d"]["token_ids"]) == [1, goal, 0, 0, 0, 0]

@@ -1,11 +1,17 @@
 """Preprocessing nodes: leakage-free splits, decoded images, a train-only vocabulary.
 
 Spark does the work; the driver only ever sees small aggregates (class counts per split, the
-vocabulary's token counts, the label map).
+vocabulary's token counts, the label map, how many rows silver lacks).
+
+Silver grows by MERGE: ``decode_images`` and ``vectorize_texts`` compare this run's rows with
+silver as the last run left it and return only the rows it lacks or holds stale (another split,
+label index, image size or vectorizer), so unchanged rows are neither recomputed nor rewritten.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from typing import Any
 
@@ -34,6 +40,10 @@ _KERAS_PUNCTUATION = r"[!\"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~']"
 
 IMAGES_SILVER_COLUMNS = ("key", "label", "label_index", "split", "image", "image_size")
 TEXTS_SILVER_COLUMNS = ("id", "text", "label", "label_index", "split", "text_sha256")
+# What makes a silver row stale: the same key with another value in one of these columns is
+# recomputed (a new seed, split, label list, image size or vocabulary), not kept.
+IMAGES_SILVER_CHECKED = ("label", "label_index", "split", "image_size")
+TEXTS_SILVER_CHECKED = ("text_sha256", "label", "label_index", "split", "vectorizer_sha256")
 
 
 def assign_split(*, key: str, seed: int, proportions: SplitParams) -> Column:
@@ -150,47 +160,146 @@ def split_texts(
     return frame, label_map
 
 
-def decode_images(images_split: DataFrame, settings: ImagePreprocessingParams) -> DataFrame:
-    """Decode each image once, as RGB resized to ``image_size``, stored as uint8 HWC bytes.
+def decode_images(
+    images_split: DataFrame,
+    images_silver_known: DataFrame | None,
+    settings: ImagePreprocessingParams,
+) -> DataFrame:
+    """Decode the images silver lacks, as RGB resized to ``image_size``, stored as uint8 HWC bytes.
+
+    Images already in silver with the same label, split and size are not decoded again; the
+    returned rows are MERGEd on ``key`` (new keys inserted, stale ones replaced).
 
     Args:
         images_split: The output of ``split_images``.
+        images_silver_known: ``images_silver`` as the last run left it; ``None`` before the first.
         settings: The ``preprocessing.images`` parameters.
 
     Returns:
-        The ``images_silver`` rows.
+        The ``images_silver`` rows to MERGE.
+
+    Raises:
+        ValueError: When ``images_silver_known`` lacks a column this comparison needs.
     """
     size, max_pixels = settings.image_size, settings.max_pixels
+    rows = images_split.withColumn("image_size", F.lit(size))
+    table = "images_silver"
+    rows, todo, total = rows_silver_lacks(
+        rows, images_silver_known, "key", IMAGES_SILVER_CHECKED, table
+    )
+    _log_incremental(table, "decoding", todo, total)
 
     @F.pandas_udf(T.BinaryType())
     def to_pixels(content: pd.Series) -> pd.Series:
         return content.map(lambda value: resize_rgb(bytes(value), size, max_pixels))
 
-    return images_split.select(
-        "key",
-        "label",
-        "label_index",
-        "split",
-        to_pixels("content").alias("image"),
-        F.lit(size).alias("image_size"),
+    return rows.select(
+        "key", "label", "label_index", "split", to_pixels("content").alias("image"), "image_size"
     )
 
 
-def fit_vocabulary(texts_split: DataFrame, settings: TextPreprocessingParams) -> list[str]:
-    """Fit the vocabulary on the train split only, with Spark.
+def rows_silver_lacks(
+    rows: DataFrame, known: DataFrame | None, key: str, checked: tuple[str, ...], table: str
+) -> tuple[DataFrame, int | None, int | None]:
+    """The rows whose ``key`` silver lacks, or holds with other values in ``checked``.
 
-    Tokens are standardised as ``keras.layers.TextVectorization`` does by default
+    Only the key and the ``checked`` columns of silver are read; one Spark job counts.
+
+    Args:
+        rows: This run's rows, with ``key`` and every ``checked`` column.
+        known: The silver table as the last run left it, ``None`` when there is none yet.
+        key: The column that identifies a row (the MERGE key).
+        checked: The columns whose change makes a silver row stale.
+        table: The silver table's name, for messages.
+
+    Returns:
+        The subset of ``rows`` to compute and MERGE, how many rows that is and how many rows
+        there are in all (both ``None`` when there is no silver yet: every row is new).
+
+    Raises:
+        ValueError: When ``known`` lacks ``key`` or a ``checked`` column.
+    """
+    if known is None:
+        return rows, None, None
+    missing = [column for column in (key, *checked) if column not in known.columns]
+    if missing:
+        raise ValueError(
+            f"Expected columns {[key, *checked]} in {table} (an older layout?). "
+            f"Received: {known.columns}. Delete the table: the next run rebuilds it from bronze."
+        )
+    silver = known.select(key, *(F.col(name).alias(f"_silver_{name}") for name in checked))
+    joined = rows.join(silver, on=key, how="left")
+    current = F.lit(True)
+    for name in checked:
+        current = current & F.col(name).eqNullSafe(F.col(f"_silver_{name}"))
+    stale = ~current
+    counts = joined.agg(F.count(F.lit(1)).alias("all"), F.sum(stale.cast("long")).alias("todo"))
+    row = counts.first()  # one row
+    return joined.filter(stale).select(*rows.columns), int(row["todo"] or 0), int(row["all"])
+
+
+def _log_incremental(table: str, verb: str, todo: int | None, total: int | None) -> None:
+    if todo is None or total is None:
+        logger.info("%s does not exist yet: %s every row.", table, verb)
+    else:
+        logger.info(
+            "%s: %s %d rows (new or stale); %d already in silver, unchanged.",
+            table,
+            verb,
+            todo,
+            total - todo,
+        )
+
+
+def vectorizer_fingerprint(vocabulary: list[str], sequence_length: int) -> str:
+    """SHA-256 of what decides a text's token ids: the vocabulary and the sequence length."""
+    spec = json.dumps({"vocabulary": vocabulary, "sequence_length": sequence_length})
+    return hashlib.sha256(spec.encode("utf-8")).hexdigest()
+
+
+def fit_vocabulary(
+    texts_split: DataFrame, vocabulary_saved: list[str] | None, settings: TextPreprocessingParams
+) -> list[str]:
+    """The vocabulary this run vectorizes with, per ``vocabulary_policy``.
+
+    ``refit`` (and ``keep`` before any vocabulary was saved) fits it on the train split only,
+    with Spark: tokens are standardised as ``keras.layers.TextVectorization`` does by default
     (ASCII-lowercase, punctuation stripped, split on whitespace), counted, and the most frequent
-    kept (ties broken alphabetically, so the result is deterministic).
+    kept (ties broken alphabetically, so the result is deterministic). ``keep`` returns the saved
+    vocabulary unchanged: words first seen in new rows map to the OOV token.
 
     Args:
         texts_split: The output of ``split_texts``.
+        vocabulary_saved: The latest saved vocabulary; ``None`` before the first run.
         settings: The ``preprocessing.texts`` parameters.
 
     Returns:
         The vocabulary, starting with the padding and OOV tokens, at most ``vocabulary_size`` long.
+
+    Raises:
+        ValueError: When ``keep`` finds a saved vocabulary longer than ``vocabulary_size``.
     """
-    keep = settings.vocabulary_size - 2
+    if settings.vocabulary_policy == "keep" and vocabulary_saved is not None:
+        if len(vocabulary_saved) > settings.vocabulary_size:
+            raise ValueError(
+                f"vocabulary_policy 'keep' found a saved vocabulary of {len(vocabulary_saved)} "
+                f"tokens, more than vocabulary_size={settings.vocabulary_size}. Set "
+                "preprocessing.texts.vocabulary_policy to 'refit' to fit one at the new size."
+            )
+        logger.info(
+            "Vocabulary kept (vocabulary_policy: keep): %d tokens; new words map to [UNK].",
+            len(vocabulary_saved),
+        )
+        return list(vocabulary_saved)
+    vocabulary = _fit_on_train(texts_split, settings.vocabulary_size)
+    if vocabulary_saved is not None:
+        changed = "unchanged" if vocabulary == list(vocabulary_saved) else "changed"
+        logger.info("Vocabulary refitted on the train split: %s since the last run.", changed)
+    return vocabulary
+
+
+def _fit_on_train(texts_split: DataFrame, vocabulary_size: int) -> list[str]:
+    keep = vocabulary_size - 2
     tokens = (
         texts_split.filter(F.col("split") == "train")
         .select(F.explode(F.split(keras_standardize(F.col("text")), r"\s+")).alias("token"))
@@ -213,19 +322,40 @@ def keras_standardize(text: Column) -> Column:
 
 
 def vectorize_texts(
-    texts_split: DataFrame, vocabulary: list[str], settings: TextPreprocessingParams
+    texts_split: DataFrame,
+    texts_silver_known: DataFrame | None,
+    vocabulary: list[str],
+    settings: TextPreprocessingParams,
 ) -> DataFrame:
-    """Token ids for every text, computed by the same Keras layer the model ships with.
+    """Token ids for the texts silver lacks, computed by the Keras layer the model ships with.
+
+    Each row records ``vectorizer_sha256``, the fingerprint of the vocabulary and sequence length
+    that computed its ids; a row computed by another vectorizer is stale. So when a refit changed
+    the vocabulary, every row is recomputed; when it did not (or under ``keep``), only new rows.
+    The returned rows are MERGEd on ``id``.
 
     Args:
         texts_split: The output of ``split_texts``.
+        texts_silver_known: ``texts_silver`` as the last run left it; ``None`` before the first.
         vocabulary: The output of ``fit_vocabulary``.
         settings: The ``preprocessing.texts`` parameters.
 
     Returns:
-        The ``texts_silver`` rows, with ``token_ids``.
+        The ``texts_silver`` rows to MERGE, with ``token_ids`` and ``vectorizer_sha256``.
+
+    Raises:
+        ValueError: When ``texts_silver_known`` lacks a column this comparison needs.
     """
     length = settings.sequence_length
+    fingerprint = vectorizer_fingerprint(vocabulary, length)
+    rows = texts_split.select(*TEXTS_SILVER_COLUMNS).withColumn(
+        "vectorizer_sha256", F.lit(fingerprint)
+    )
+    table = "texts_silver"
+    rows, todo, total = rows_silver_lacks(
+        rows, texts_silver_known, "id", TEXTS_SILVER_CHECKED, table
+    )
+    _log_incremental(table, "vectorizing", todo, total)
 
     @F.pandas_udf(T.ArrayType(T.IntegerType()))
     def to_ids(text: pd.Series) -> pd.Series:
@@ -235,7 +365,9 @@ def vectorize_texts(
         ids = np.asarray(layer(np.asarray(text.to_numpy(dtype=object), dtype=object)))
         return pd.Series(list(ids.astype(np.int32)))
 
-    return texts_split.select(*TEXTS_SILVER_COLUMNS, to_ids("text").alias("token_ids"))
+    return rows.select(
+        *TEXTS_SILVER_COLUMNS, to_ids("text").alias("token_ids"), "vectorizer_sha256"
+    )
 
 
 def _with_split_and_index(

@@ -1,4 +1,8 @@
-"""Preprocessing: bronze → silver model input, with splits and train-only fitting."""
+"""Preprocessing: bronze → silver model input, with splits and train-only fitting.
+
+Silver grows by MERGE: each branch reads silver as the last run left it (``*_known``) and writes
+only the rows it lacks or holds stale.
+"""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -35,7 +39,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 decode_images,
-                inputs=["images_split", "params:preprocessing.images"],
+                inputs=["images_split", "images_silver_known", "params:preprocessing.images"],
                 outputs="images_silver@spark",
                 name="decode_images",
             ),
@@ -64,13 +68,18 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 fit_vocabulary,
-                inputs=["texts_split", "params:preprocessing.texts"],
+                inputs=["texts_split", "vocabulary_saved", "params:preprocessing.texts"],
                 outputs="vocabulary",
                 name="fit_vocabulary",
             ),
             Node(
                 vectorize_texts,
-                inputs=["texts_split", "vocabulary", "params:preprocessing.texts"],
+                inputs=[
+                    "texts_split",
+                    "texts_silver_known",
+                    "vocabulary",
+                    "params:preprocessing.texts",
+                ],
                 outputs="texts_silver@spark",
                 name="vectorize_texts",
             ),
