@@ -27,9 +27,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SHARED_FIXTURES = ("trained_project", "built_package")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group the tests for ``--dist loadgroup``: the tests of one module stay together (their
-    module fixtures are built once), and so do all the users of a ``SHARED_FIXTURES`` entry."""
+    module fixtures are built once), and so do all the users of a ``SHARED_FIXTURES`` entry.
+
+    ``tryfirst``: pytest-xdist reads the marks in its own hook of the same name, which would
+    otherwise run first (this conftest is registered before xdist's worker plugin) and see none:
+    every test would be its own group and module fixtures would be built on every worker."""
     for item in items:
         shared = [name for name in SHARED_FIXTURES if name in item.fixturenames]
         group = shared[0] if shared else item.nodeid.split("::", 1)[0]
@@ -136,6 +141,22 @@ def run_kedro() -> Callable[..., None]:
 def sample_data() -> Callable[..., object]:
     """``generate_sample`` for test modules: ``sample_data(raw_folder, seed=42)``."""
     return generate_sample
+
+
+@pytest.fixture(scope="session")
+def file_log(spark, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., object]:
+    """``file_log(raw_folder)``: the folder's file log as the ingestion nodes receive it (a
+    ``FileStreamDataset`` with a fresh checkpoint), and ``file_log.known_images`` /
+    ``file_log.known_texts``: empty bronze frames (no earlier run)."""
+    from keras_lakehouse.datasets import FileStreamDataset
+
+    def load(root: Path) -> object:
+        checkpoint = tmp_path_factory.mktemp("file_log")
+        return FileStreamDataset(filepath=str(root), checkpoint=str(checkpoint)).load()
+
+    load.known_images = lambda: spark.createDataFrame([], "key string, path string")
+    load.known_texts = lambda: spark.createDataFrame([], "id string, source string, line int")
+    return load
 
 
 @pytest.fixture(scope="session")
