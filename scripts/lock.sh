@@ -17,3 +17,6 @@ sed -E 's/ ;.*$//' "$work/step1.txt" | grep '==' >"$work/twin.txt"
 "$uv" pip compile pyproject.toml --extra dev --extra local --universal --python-version 3.11 \
     --generate-hashes --quiet -c "$work/twin.txt" -o requirements.lock \
     --custom-compile-command "make lock"
+# The annotations name the constraint file; its temporary folder would change every line of them
+# at each lock: name it the same way every time.
+sed -i -E "s#${work}/twin.txt#<runtime twin constraints>#" requirements.lock
