@@ -209,6 +209,34 @@ def reports(project: Path) -> dict[str, object]:
     return found
 
 
+def assert_every_file_settled_once(spark, project: Path) -> None:
+    """Every delivered file is logged, settled, and in bronze or quarantine (images: in exactly
+    one of them; a text file's records may be in both)."""
+    folder = project / "data/02_intermediate"
+    for modality, column in (("images", "path"), ("texts", "source")):
+        log = spark.read.format("delta").load(str(folder / f"_file_logs/raw_{modality}/files"))
+        delivered = sorted(
+            p.as_uri().replace("file:///", "file:/")
+            for p in (project / "data/01_raw" / modality).rglob("*")
+            if p.is_file() and not p.name.startswith((".", "_"))
+        )
+        assert sorted(row.path for row in log.collect()) == delivered
+        assert log.filter("settled_at IS NULL").count() == 0
+        tables = {
+            name: {
+                row[0]
+                for row in spark.read.format("delta")
+                .load(str(folder / f"{modality}_{name}"))
+                .select(column)
+                .collect()
+            }
+            for name in ("bronze", "quarantine")
+        }
+        assert tables["bronze"] | tables["quarantine"] == set(delivered)
+        if modality == "images":
+            assert not tables["bronze"] & tables["quarantine"]
+
+
 def leftovers(project: Path) -> list[str]:
     """Files a later run could take for real output: temporary or staging names outside Delta's
     own log (Delta ignores hidden files and files its log does not list)."""
@@ -239,17 +267,46 @@ def test_two_ingestion_runs_at_once_lose_and_duplicate_nothing(
     state = table_state(spark, project)
     for name, (count, keys) in state.items():
         assert count == len(set(keys)), f"{name} holds a key more than once"
-    counts = reports(project)
-    for modality in ("images", "texts"):
-        report = counts[f"{modality}_counts"]
-        bronze, quarantine = state[f"{modality}_bronze"][0], state[f"{modality}_quarantine"][0]
-        assert (bronze, quarantine) == (report["bronze"], report["quarantine"])
-        assert bronze + quarantine == report["raw"]
+    assert_every_file_settled_once(spark, project)
 
-    with pytest.MonkeyPatch.context() as patch:  # a re-run (in this process) changes nothing
+    # A re-run (in this process) finds nothing new and reads no file's bytes: every raw image is
+    # overwritten with zeros of the same length (a read would quarantine it as not_an_image),
+    # and Spark's binaryFile source may read no content at all (maxLength 1 would fail it).
+    images = [p for p in (project / "data/01_raw/images").rglob("*") if p.is_file()]
+    originals = {path: path.read_bytes() for path in images}
+    for path, content in originals.items():
+        path.write_bytes(bytes(len(content)))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        spark.conf.set("spark.sql.sources.binaryFile.maxLength", "1")
+        try:
+            run_kedro(project, pipeline_names=["ingestion"])
+        finally:
+            spark.conf.unset("spark.sql.sources.binaryFile.maxLength")
+    assert table_state(spark, project) == state
+    assert reports(project)["images_counts"]["raw"] == 0
+    assert reports(project)["texts_counts"]["raw"] == 0
+    for path, content in originals.items():
+        path.write_bytes(content)
+
+    # New deliveries: only they are checked; bytes already ingested are duplicates.
+    some_image = next(path for path in images if path.parent.name == "circle" and originals[path])
+    raw = project / "data/01_raw"
+    (raw / "images/circle/again.png").write_bytes(originals[some_image])
+    (raw / "texts/late.csv").write_text("id,text,label\nlate-1,a late goal,sports\n")
+    with pytest.MonkeyPatch.context() as patch:
         patch.chdir(project)
         run_kedro(project, pipeline_names=["ingestion"])
-    assert table_state(spark, project) == state
+    counts = reports(project)
+    assert counts["images_counts"] | {"quarantine_by_reason": None} == {
+        "raw": 1,
+        "bronze": 0,
+        "quarantine": 1,
+        "quarantine_by_reason": None,
+    }
+    assert counts["images_counts"]["quarantine_by_reason"] == {"duplicate_content": 1}
+    assert (counts["texts_counts"]["raw"], counts["texts_counts"]["bronze"]) == (1, 1)
+    assert_every_file_settled_once(spark, project)
 
 
 def wait_for(log: Path, marker: str, process: subprocess.Popen, timeout: float) -> None:
@@ -262,9 +319,14 @@ def wait_for(log: Path, marker: str, process: subprocess.Popen, timeout: float) 
     pytest.fail(f"{process.args} ended or timed out before logging {marker!r}:\n{log.read_text()}")
 
 
-# Where a run is killed: while the bronze MERGE commits, and while the quality verdict is written
-# (plus a random part of a second: the kill lands anywhere in the write).
-KILL_POINTS = ("upsert_images_bronze", "record_texts_bronze_verdict")
+# Where a run is killed (plus a random part of a second): while the file stream records new files,
+# after the bronze MERGE and before the files are settled, and while the quality verdict is
+# written.
+KILL_POINTS = (
+    "looking for new files",
+    "settle_raw_images",
+    "record_texts_bronze_verdict",
+)
 
 
 @pytest.mark.slow
@@ -293,7 +355,10 @@ def test_a_killed_ingestion_leaves_nothing_a_normal_run_cannot_finish(
         run_kedro(project, pipeline_names=pipelines)
 
     assert table_state(spark, project) == expected_tables
-    assert reports(project) == expected_reports
+    assert_every_file_settled_once(spark, project)
+    # The counts report what each run found new; the verdicts and quality reports must agree.
+    found = {name: value for name, value in reports(project).items() if "counts" not in name}
+    assert found == {k: v for k, v in expected_reports.items() if "counts" not in k}
     assert leftovers(project) == []
 
 

@@ -33,7 +33,14 @@ BASE = PROJECT_ROOT / "conf" / "base"
 DATABRICKS = PROJECT_ROOT / "conf" / "databricks"
 SOURCE = PROJECT_ROOT / "src" / "keras_lakehouse"
 SETTINGS = {"KL_CATALOG": "main", "KL_SCHEMA": "keras_lakehouse"}
-UNITY_VARIABLES = ("KL_CATALOG", "KL_SCHEMA", "KL_VOLUME", "KL_VOLUME_ROOT", "KL_MLFLOW_EXPERIMENT")
+UNITY_VARIABLES = (
+    "KL_CATALOG",
+    "KL_SCHEMA",
+    "KL_VOLUME",
+    "KL_VOLUME_ROOT",
+    "KL_MLFLOW_EXPERIMENT",
+    "KL_FILE_SOURCE",
+)
 # Datasets that live only in memory need no mapping.
 NOT_PERSISTED = ("MemoryDataset", "SharedMemoryDataset")
 # Every file of the catalog lives under ${globals:data_root}: `data` (relative to the project root)
@@ -200,8 +207,14 @@ def test_databricks_entries_name_their_tables_through_globals() -> None:
         else:
             # A `validated_by` entry reads its table at the version its verdict (in the Volume)
             # validated: images_bronze_validated → images_bronze.
-            table = name.removesuffix("_validated") if "validated_by" in entry else name
+            table = table_read_by(name)
             assert entry["table"] == f"${{globals:uc_schema}}.{table}", name
+
+
+def table_read_by(name: str) -> str:
+    """The table an entry names: its own, or the one it reads (``images_bronze_validated``: at
+    the version a verdict validated; ``images_bronze_known``: as the run found it)."""
+    return name.removesuffix("_validated").removesuffix("_known")
 
 
 def test_databricks_catalog_builds_every_dataset(unity_env) -> None:
@@ -212,7 +225,7 @@ def test_databricks_catalog_builds_every_dataset(unity_env) -> None:
         if "table" in description and description.get("database"):  # ManagedTableDataset
             assert (description["catalog"], description["database"]) == ("main", "keras_lakehouse")
         elif description.get("table"):
-            table = name.removesuffix("_validated") if description.get("validated_by") else name
+            table = table_read_by(name)
             assert description["table"] == f"main.keras_lakehouse.{table}"
         else:
             location = str(description.get("filepath") or description.get("location"))
@@ -455,6 +468,7 @@ def standin(spark, project_copy, sample_data, run_kedro, tmp_path_factory, mlflo
         patch.setenv("KL_CATALOG", "spark_catalog")
         patch.setenv("KL_SCHEMA", schema)
         patch.setenv("KL_VOLUME_ROOT", str(volume))
+        patch.setenv("KL_FILE_SOURCE", "binaryFile")  # Auto Loader is Databricks-only
         patch.chdir(project)
         # What the run reads and writes: base and databricks merged, resolved for this stand-in.
         catalog = config_loader("databricks")["catalog"]
@@ -601,3 +615,33 @@ def test_standin_registry_refuses_a_model_without_a_signature(standin_client, tm
         standin_client.create_model_version(name, unsigned.model_uri, unsigned.run_id)
     version = standin_client.create_model_version(name, signed.model_uri, signed.run_id)
     standin_client.set_registered_model_alias(name, "champion", version.version)
+
+
+# ---- raw files: Auto Loader on Databricks --------------------------------------------------------
+def test_databricks_reads_raw_folders_with_auto_loader_from_the_volume(unity_env) -> None:
+    """Structural only: Auto Loader exists on Databricks alone (the stand-in above runs the same
+    file log with Spark's file source, KL_FILE_SOURCE=binaryFile)."""
+    from keras_lakehouse.datasets import FileStreamDataset
+
+    catalog = config_loader("databricks")["catalog"]
+    volume = "/Volumes/main/keras_lakehouse/keras_lakehouse"
+    for name in ("raw_images", "raw_texts", "raw_images_settled", "raw_texts_settled"):
+        entry = catalog[name]
+        assert entry["source"] == "cloudFiles", name
+        assert entry["checkpoint"].startswith(f"{volume}/02_intermediate/_file_logs/"), name
+    calls: list[tuple] = []
+
+    class Reader:  # records how the stream is built
+        def __getattr__(self, method: str):
+            return lambda *args: calls.append((method, *args)) or self
+
+    class Session:
+        readStream = Reader()  # noqa: N815 (the PySpark attribute it stands in for)
+
+    raw = catalog["raw_images"]
+    FileStreamDataset(
+        filepath=raw["filepath"], checkpoint=raw["checkpoint"], source=raw["source"]
+    ).new_files(Session())
+    assert calls[:2] == [("format", "cloudFiles"), ("option", "cloudFiles.format", "binaryFile")]
+    assert ("load", f"{volume}/01_raw/images") in calls
+    assert calls[-1] == ("select", "path", "modificationTime", "length")  # never the bytes

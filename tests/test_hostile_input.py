@@ -454,8 +454,9 @@ def test_a_file_above_the_byte_cap_is_too_large(cli: Cli) -> None:
 
 
 # ---- Spark: one hostile record does not fail the job ------------------------------------------
-def test_crafted_json_lines_are_quarantined_by_the_spark_job(spark, tmp_path: Path) -> None:
-    from keras_lakehouse.datasets import BinaryFilesDataset
+def test_crafted_json_lines_are_quarantined_by_the_spark_job(
+    spark, tmp_path: Path, file_log
+) -> None:
     from keras_lakehouse.params import SuiteParams, TextIngestionParams
     from keras_lakehouse.pipelines.ingestion import nodes
 
@@ -471,8 +472,10 @@ def test_crafted_json_lines_are_quarantined_by_the_spark_job(spark, tmp_path: Pa
             ]
         )
     )
-    raw = BinaryFilesDataset(filepath=str(tmp_path)).load()
-    settings = TextIngestionParams(allowed_labels=sorted(LABELS), max_text_chars=MAX_TEXT_CHARS)
+    raw = file_log(tmp_path)
+    settings = TextIngestionParams(
+        allowed_labels=sorted(LABELS), max_text_chars=MAX_TEXT_CHARS, max_bytes=10_000_000
+    )
     suite = SuiteParams.model_validate(
         {
             "table": "texts_bronze",
@@ -481,7 +484,8 @@ def test_crafted_json_lines_are_quarantined_by_the_spark_job(spark, tmp_path: Pa
             ],
         }
     )
-    bronze, quarantine, counts = nodes.route_texts(nodes.check_raw_texts(raw, settings), suite)
+    checked, _ = nodes.check_raw_texts(raw, file_log.known_texts(), settings)
+    bronze, quarantine, counts = nodes.route_texts(checked, suite)
     assert sorted(row["id"] for row in bronze.collect()) == ["g1", "g2"]
     rejected = {(Path(row["source"]).name, row["line"]): row for row in quarantine.collect()}
     assert {where: row["reason"] for where, row in rejected.items()} == {

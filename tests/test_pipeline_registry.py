@@ -71,6 +71,7 @@ def test_each_modality_runs_alone(registry: dict) -> None:
     assert {node.name for node in text.nodes} == {
         "text.check_raw_texts",
         "text.upsert_texts_bronze",
+        "text.settle_raw_texts",
         "text.validate_texts_bronze",
         "text.record_texts_bronze_verdict",
         "text.gate_texts_bronze",
@@ -84,6 +85,7 @@ def test_each_modality_runs_alone(registry: dict) -> None:
     }
     assert text.inputs() == {
         "raw_texts",
+        "texts_bronze_known",  # bronze as this run found it: a known id is a duplicate
         "texts_bronze_validated",  # bronze at the version its verdict validated
         "texts_silver_known",  # silver as the last run left it: only what it lacks is added
         "vocabulary_saved",  # the last vocabulary: `vocabulary_policy: keep` keeps it

@@ -71,9 +71,9 @@ def test_every_stage_with_its_numbers() -> None:
 
     assert lines == [
         "Run summary",
-        "  Ingestion     images: 908 raw -> 903 bronze, 5 quarantined "
+        "  Ingestion     images: 908 new -> 903 bronze, 5 quarantined "
         "(empty_file 1, not_an_image 1, truncated 3)",
-        "                texts: 1235 raw -> 1235 bronze, 0 quarantined",
+        "                texts: 1235 new -> 1235 bronze, 0 quarantined",
         "  Data quality  images_bronze: passed, warnings: expect_column_values_to_be_in_set "
         "(12/13 checks passed, Delta version 3)",
         "  Test metrics  cnn: accuracy 0.9851, macro-F1 0.9854 on 134 test rows",
@@ -91,8 +91,17 @@ def test_only_the_stages_that_ran_appear() -> None:
     lines = summary_lines({"images_ingestion_counts": IMAGES_COUNTS})
 
     assert lines[0] == "Run summary"
-    assert lines[1].startswith("  Ingestion     images: 908 raw -> 903 bronze")
+    assert lines[1].startswith("  Ingestion     images: 908 new -> 903 bronze")
     assert len(lines) == 2  # no texts, no quality, metrics, registry, reports or log lines
+
+
+def test_a_run_with_no_new_file_says_so() -> None:
+    empty = {"raw": 0, "bronze": 0, "quarantine": 0, "quarantine_by_reason": {}}
+    lines = summary_lines({"images_ingestion_counts": empty})
+
+    assert lines[1] == (
+        "  Ingestion     images: nothing new (every delivered file was ingested by an earlier run)"
+    )
 
 
 def test_a_failed_verdict_counts_its_failures() -> None:
@@ -174,7 +183,7 @@ def test_the_hook_reads_the_reports_the_pipeline_wrote_through_the_catalog(
     lines = record.getMessage().splitlines()
     assert lines[:3] == [
         "Run summary",
-        "  Ingestion     images: 908 raw -> 903 bronze, 5 quarantined "
+        "  Ingestion     images: 908 new -> 903 bronze, 5 quarantined "
         "(empty_file 1, not_an_image 1, truncated 3)",
         f"                texts: {NOT_PRODUCED}",  # an output the catalog cannot load
     ]

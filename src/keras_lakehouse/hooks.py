@@ -43,6 +43,52 @@ class ParameterValidationHooks:
         validate_parameters(parameters)
 
 
+class FullRefreshHooks:
+    """``--params ingestion.full_refresh=true``: the run starts over. The file logs it reads
+    forget every file (all are checked again) and the Delta tables built from them by MERGE are
+    rewritten instead (bronze, quarantine, silver; earlier versions stay in the Delta history)."""
+
+    def __init__(self) -> None:
+        self._full_refresh = False
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Read ``ingestion.full_refresh`` (runtime ``--params`` included)."""
+        try:
+            parameters = context.config_loader["parameters"]
+        except MissingConfigException:
+            return
+        self._full_refresh = bool((parameters.get("ingestion") or {}).get("full_refresh"))
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Reset the file logs the pipeline reads and switch its MERGE outputs to overwrite."""
+        if not self._full_refresh:
+            return
+        from keras_lakehouse.datasets import DeltaTableDataset, FileStreamDataset
+        from keras_lakehouse.datasets.optional import OptionalDataset
+
+        logs = sorted(
+            name for name in pipeline.inputs() if isinstance(catalog.get(name), FileStreamDataset)
+        )
+        if not logs:
+            return
+        for name in logs:
+            catalog.get(name).start_over()
+        # Only what is built from those files: not, say, the predictions of a scoring run. The
+        # nodes' reads of what earlier runs wrote (bronze keys, silver, the saved vocabulary)
+        # read as before a first run, so every row is computed again and nothing is lost.
+        downstream = pipeline.from_inputs(*logs)
+        for name in sorted(downstream.inputs()):
+            dataset = catalog.get(name)
+            if isinstance(dataset, OptionalDataset) or getattr(dataset, "_empty_schema", None):
+                dataset.start_over()
+        for name in sorted(downstream.all_outputs()):
+            dataset = catalog.get(name)
+            if isinstance(dataset, DeltaTableDataset) and dataset.replace_on_save():
+                logger.warning("Full refresh: %s is rewritten, not merged into", name)
+
+
 class SparkHooks:
     """Own the Spark session: nodes and datasets only ever ask for the active one."""
 

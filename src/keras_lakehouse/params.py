@@ -43,10 +43,8 @@ class ImageIngestionParams(StrictModel):
     def _formats_are_known(cls, formats: list[str]) -> list[str]:
         unknown = sorted(set(formats) - KNOWN_IMAGE_FORMATS)
         if unknown:
-            raise ValueError(
-                f"allowed_formats must be among {sorted(KNOWN_IMAGE_FORMATS)} (Pillow format "
-                f"names). Received: {unknown}"
-            )
+            known = sorted(KNOWN_IMAGE_FORMATS)
+            raise ValueError(f"allowed_formats must be among {known} (Pillow). Received: {unknown}")
         return formats
 
 
@@ -55,6 +53,7 @@ class TextIngestionParams(StrictModel):
 
     allowed_labels: list[str] = Field(min_length=2)
     max_text_chars: int = Field(gt=0)
+    max_bytes: int = Field(gt=0)
 
     _unique_labels = field_validator("allowed_labels")(_labels_are_unique)
 
@@ -64,6 +63,7 @@ class IngestionParams(StrictModel):
 
     images: ImageIngestionParams
     texts: TextIngestionParams
+    full_refresh: bool
 
 
 class ExpectationSpec(StrictModel):
@@ -106,13 +106,9 @@ class ImagePreprocessingParams(StrictModel):
 
 
 class TextPreprocessingParams(StrictModel):
-    """How texts become token ids.
-
-    ``vocabulary_policy`` says what happens when new train rows arrive: ``refit`` fits the
-    vocabulary on the current train split and recomputes every row's token ids when it changed;
-    ``keep`` keeps the saved vocabulary (new words map to the OOV token) and vectorizes only
-    new rows.
-    """
+    """How texts become token ids. ``vocabulary_policy`` (new train rows): ``refit`` refits and
+    recomputes every row's ids when the vocabulary changed; ``keep`` keeps it (new words are OOV)
+    and vectorizes only new rows."""
 
     vocabulary_size: int = Field(gt=2)
     sequence_length: int = Field(gt=0)
@@ -130,9 +126,7 @@ class SplitParams(StrictModel):
     @classmethod
     def _names_every_split(cls, split: Any) -> Any:
         if isinstance(split, Mapping) and set(split) != set(SPLIT_NAMES):
-            raise ValueError(
-                f"split must name exactly {list(SPLIT_NAMES)}. Received: {dict(split)}"
-            )
+            raise ValueError(f"split must name exactly {list(SPLIT_NAMES)}. Received: {split}")
         return split
 
     @model_validator(mode="after")

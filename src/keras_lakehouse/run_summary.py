@@ -87,8 +87,10 @@ def _entry(report: Any, describe: Callable[[Any], str]) -> str:
 
 def _ingestion(reports: Mapping[str, Any]) -> list[str]:
     def describe(counts: Mapping[str, Any]) -> str:
+        if counts["raw"] == 0:
+            return "nothing new (every delivered file was ingested by an earlier run)"
         text = (
-            f"{counts['raw']} raw -> {counts['bronze']} bronze, {counts['quarantine']} quarantined"
+            f"{counts['raw']} new -> {counts['bronze']} bronze, {counts['quarantine']} quarantined"
         )
         reasons = _pairs(counts.get("quarantine_by_reason") or {})
         return f"{text} ({reasons})" if reasons else text

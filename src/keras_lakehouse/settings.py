@@ -17,7 +17,12 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 from kedro.config import OmegaConfigLoader
 
-from keras_lakehouse.hooks import MlflowHooks, ParameterValidationHooks, SparkHooks
+from keras_lakehouse.hooks import (
+    FullRefreshHooks,
+    MlflowHooks,
+    ParameterValidationHooks,
+    SparkHooks,
+)
 from keras_lakehouse.platform.env_settings import env_setting
 from keras_lakehouse.run_summary import RunSummaryHooks
 from keras_lakehouse.terminal import (
@@ -65,6 +70,7 @@ HOOKS = (
     MlflowHooks(),
     SparkHooks(),
     ParameterValidationHooks(),
+    FullRefreshHooks(),
     TerminalHooks(),
     RunSummaryHooks(),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from keras_lakehouse.datasets import BinaryFilesDataset
-from keras_lakehouse.datasets.binary_files import _qualified
+from keras_lakehouse.datasets.binary_files import qualified_path
 
 
 def test_zero_byte_files_are_spelled_like_spark_spells_the_others(spark, tmp_path) -> None:
@@ -28,7 +28,7 @@ def test_without_a_jvm_volume_paths_take_databricks_spelling() -> None:
     class ConnectSession:  # Spark Connect: no JVM behind the session
         pass
 
-    assert _qualified(ConnectSession(), "/Volumes/main/kl/raw/01_raw") == (
+    assert qualified_path(ConnectSession(), "/Volumes/main/kl/raw/01_raw") == (
         "dbfs:/Volumes/main/kl/raw/01_raw"
     )
-    assert _qualified(ConnectSession(), str(Path("/tmp/raw"))) == "file:/tmp/raw"
+    assert qualified_path(ConnectSession(), str(Path("/tmp/raw"))) == "file:/tmp/raw"

@@ -32,6 +32,33 @@ def test_merge_twice_gives_the_same_table(spark: SparkSession, tmp_path: Path) -
     assert dataset.version_number() == 1  # a second commit, no new rows
 
 
+def test_a_table_not_yet_written_reads_as_empty_where_declared(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    known = DeltaTableDataset(filepath=str(tmp_path / "t"), empty_schema="key string, value int")
+    assert (known.load().columns, known.load().count()) == (["key", "value"], 0)
+    with pytest.raises(Exception, match=r"(?i)not a delta table|path does not exist"):
+        DeltaTableDataset(filepath=str(tmp_path / "t")).load()
+    DeltaTableDataset(filepath=str(tmp_path / "t")).save(frame(spark, ROWS))
+    assert known.load().count() == 2  # once written, the table itself
+
+
+def test_an_empty_merge_commits_nothing_and_a_full_refresh_overwrites(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    dataset = DeltaTableDataset(
+        filepath=str(tmp_path / "t"), write_mode="merge", merge_keys=["key"]
+    )
+    dataset.save(frame(spark, ROWS))
+    dataset.save(frame(spark, []))
+    assert dataset.version_number() == 0  # no commit for no rows
+    assert dataset.replace_on_save() is True
+    dataset.save(frame(spark, [("c", 3)]))
+    assert [row.key for row in dataset.load().collect()] == ["c"]
+    assert dataset.at_version(0).load().count() == 2  # the past stays in the history
+    assert dataset.replace_on_save() is False  # already overwriting
+
+
 def test_merge_updates_or_ignores_matched_rows(spark: SparkSession, tmp_path: Path) -> None:
     update = DeltaTableDataset(filepath=str(tmp_path / "u"), write_mode="merge", merge_keys=["key"])
     ignore = DeltaTableDataset(

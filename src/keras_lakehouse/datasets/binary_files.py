@@ -53,15 +53,12 @@ class BinaryFilesDataset(AbstractDataset[None, DataFrame]):
             .option("recursiveFileLookup", "true")
             .load(self._filepath)
         )
-        root = _qualified(spark, self._filepath)
-        empty = [
-            (f"{root}/{PurePosixPath(name).relative_to(self._path)}", _mtime(info), 0, b"")
-            for name, info in filesystem.find(self._path, detail=True).items()
-            if info.get("size") == 0 and not _hidden(name, self._path)
-        ]
+        empty = [row for row in listed_files(spark, self._filepath) if row[2] == 0]
         if empty:
             logger.info("%d zero-byte file(s) under %s", len(empty), redact_uri(self._filepath))
-            frame = frame.unionByName(spark.createDataFrame(empty, frame.schema))
+            frame = frame.unionByName(
+                spark.createDataFrame([(*row, b"") for row in empty], frame.schema)
+            )
         return frame
 
     def save(self, data: None) -> None:
@@ -72,7 +69,20 @@ class BinaryFilesDataset(AbstractDataset[None, DataFrame]):
         return {"filepath": redact_uri(self._filepath)}
 
 
-def _qualified(spark: Any, folder: str) -> str:
+def listed_files(spark: Any, folder: str) -> list[tuple[str, datetime, int]]:
+    """Every file under ``folder`` (not hidden, as Spark sees it) as ``(path, mtime, size)``,
+    the path spelled as Spark's file source spells it. Metadata only: no file is opened."""
+    protocol, path = get_protocol_and_path(folder)
+    path = path.rstrip("/")
+    root = qualified_path(spark, folder)
+    return [
+        (f"{root}/{PurePosixPath(name).relative_to(path)}", _mtime(info), int(info.get("size", 0)))
+        for name, info in fsspec.filesystem(protocol).find(path, detail=True).items()
+        if not _hidden(name, path)
+    ]
+
+
+def qualified_path(spark: Any, folder: str) -> str:
     """``folder`` as Spark's file source spells the paths under it: Hadoop's qualified path
     (``file:/abs/path`` locally, ``dbfs:/Volumes/...`` for a Volume on Databricks), so a zero-byte
     file's key is spelled like every other file's. Without a JVM (Spark Connect) the Volume and

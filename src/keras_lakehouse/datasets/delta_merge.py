@@ -42,6 +42,10 @@ CONCURRENT_CONFLICTS = frozenset(
 )
 
 
+# What Spark says when two streams write one checkpoint (error class and message).
+CONCURRENT_STREAM_MARKERS = ("CONCURRENT_STREAM_LOG_UPDATE", "Concurrent update to the log")
+
+
 class ConcurrentCommitError(DatasetError):
     """A MERGE that still conflicted with other writers' commits after ``MERGE_ATTEMPTS``."""
 
@@ -67,6 +71,9 @@ def merge_with_retries(
     Raises:
         ConcurrentCommitError: When every attempt lost its commit to another writer.
     """
+    if data.isEmpty():  # nothing to merge: no commit, no scan of the table
+        logger.debug("MERGE into %s skipped: no rows.", redact_uri(location))
+        return
     condition = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in merge_keys)
     for attempt in range(1, MERGE_ATTEMPTS + 1):
         merge = open_table().alias("t").merge(data.alias("s"), condition)
@@ -138,3 +145,9 @@ def _java_conflict(java_exception: Any) -> str | None:
     except Exception:  # a gateway that is gone: not a conflict we can tell
         return None
     return None
+
+
+def concurrent_stream(error: BaseException) -> bool:
+    """Whether a stream failed because another run's stream wrote the same checkpoint batch."""
+    text = str(error)
+    return any(marker in text for marker in CONCURRENT_STREAM_MARKERS)

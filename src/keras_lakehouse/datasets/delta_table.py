@@ -47,13 +47,9 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
           compression: uncompressed
 
     Every load reads one version: the one pinned (``version``), the one a data-quality verdict
-    validated (``validated_by``: the verdict's JSON file; the load refuses a failed or missing
-    verdict), or the current one when the load starts. ``delta_version_of(frame)`` tells which.
-
-        images_bronze_validated:
-          type: keras_lakehouse.datasets.DeltaTableDataset
-          filepath: data/02_intermediate/images_bronze
-          validated_by: data/08_reporting/data_quality/images_bronze_gate.json
+    validated (``validated_by: data/08_reporting/data_quality/images_bronze_gate.json``; the load
+    refuses a failed or missing verdict), or the current one when the load starts.
+    ``delta_version_of(frame)`` tells which.
     """
 
     def __init__(
@@ -69,12 +65,14 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
         max_records_per_file: int | None = None,
         version: int | None = None,
         validated_by: str | None = None,
+        empty_schema: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Check the configuration when the catalog is built, not when a node runs.
 
-        ``max_records_per_file`` bounds each Parquet file (and so each row group a reader must
-        hold in memory): set it on tables that are streamed into training.
+        ``empty_schema`` (DDL: ``"key string, path string"``): a load of a table not written yet
+        (or after ``start_over``) returns an empty frame of those columns. ``max_records_per_file``
+        bounds each Parquet file (and each row group a reader holds): for tables fed to training.
 
         Raises:
             DatasetError: When the options contradict each other or name an unknown mode.
@@ -107,6 +105,8 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
         self._max_records = str(max_records_per_file) if max_records_per_file else None
         self._version = version
         self._validated_by = validated_by
+        self._empty_schema = empty_schema
+        self._forgotten = False  # start_over: reads as not yet written
         self.metadata = metadata
 
     # -- Kedro API -----------------------------------------------------------------------------
@@ -120,7 +120,9 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
         if self._validated_by is not None:
             version = validated_version(self._validated_by, self.location)
         elif version is None:
-            version = self.version_number()
+            version = None if self._forgotten else self.version_number()
+            if version is None and self._empty_schema is not None:
+                return _spark().createDataFrame([], self._empty_schema)
         reader = _spark().read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
@@ -238,6 +240,19 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
             when_matched=self._when_matched,
             location=self.location,
         )
+
+    def start_over(self) -> None:
+        """Read as a table not written yet (a full refresh); needs ``empty_schema``."""
+        if self._empty_schema is None:
+            raise DatasetError(f"{self} has no empty_schema: it cannot read as not yet written.")
+        self._forgotten = True
+
+    def replace_on_save(self) -> bool:
+        """Overwrite, not MERGE, from now on (a full refresh; the history keeps the past)."""
+        if self._write_mode != "merge":
+            return False
+        self._write_mode = "overwrite"
+        return True
 
     def version_number(self) -> int | None:
         """The table's current version, or ``None`` when it does not exist yet."""

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 # Decided from the file alone, before any decoding or parsing.
 EMPTY_FILE = "empty_file"  # 0 bytes (images), or no record in the file (texts)
-TOO_LARGE = "too_large"  # more bytes than ``ingestion.images.max_bytes``
+TOO_LARGE = "too_large"  # more bytes than ``max_bytes``: quarantined from its length, unread
+UNREADABLE = "unreadable"  # logged, then gone, unreadable or grown past the cap when read
 UNKNOWN_LABEL = "unknown_label"  # the folder (images) or ``label`` field (texts) is not allowed
 UNSUPPORTED_FORMAT = "unsupported_format"  # an image format or text file suffix not accepted
 
@@ -52,6 +53,12 @@ TEXT_PARSE_REASONS = frozenset(
     }
 )
 # Every reason per modality (besides the suite's per-row rules).
-IMAGE_REASONS = IMAGE_DECODE_REASONS | {EMPTY_FILE, TOO_LARGE, UNKNOWN_LABEL, DUPLICATE_CONTENT}
-TEXT_REASONS = TEXT_PARSE_REASONS | {DUPLICATE_ID}
+IMAGE_REASONS = IMAGE_DECODE_REASONS | {
+    EMPTY_FILE,
+    TOO_LARGE,
+    UNREADABLE,
+    UNKNOWN_LABEL,
+    DUPLICATE_CONTENT,
+}
+TEXT_REASONS = TEXT_PARSE_REASONS | {DUPLICATE_ID, TOO_LARGE, UNREADABLE}
 ALL_REASONS = IMAGE_REASONS | TEXT_REASONS

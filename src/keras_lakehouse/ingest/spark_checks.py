@@ -14,10 +14,11 @@ from dataclasses import asdict, fields
 from typing import Any
 
 import pandas as pd
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
+from keras_lakehouse.ingest.duplicates import mark_duplicates
 from keras_lakehouse.ingest.images import ImageCheck, inspect_image
 from keras_lakehouse.ingest.reasons import (
     DUPLICATE_CONTENT,
@@ -25,6 +26,7 @@ from keras_lakehouse.ingest.reasons import (
     EMPTY_FILE,
     TOO_LARGE,
     UNKNOWN_LABEL,
+    UNREADABLE,
 )
 from keras_lakehouse.ingest.texts import TextRecord, parse_text_file
 from keras_lakehouse.params import ImageIngestionParams, TextIngestionParams
@@ -85,6 +87,7 @@ def check_image_files(
     known_label = label.isin(settings.allowed_labels) if labelled else F.lit(True)
     early = (
         F.when(F.col("length") == 0, _rejection(EMPTY_FILE, F.lit("file has 0 bytes")))
+        .when(F.col("read_error").isNotNull(), _rejection(UNREADABLE, F.col("read_error")))
         .when(
             F.col("length") > settings.max_bytes,
             _rejection(
@@ -102,7 +105,7 @@ def check_image_files(
     )
     inspect = _image_inspector(frozenset(settings.allowed_formats), settings.max_pixels)
     checked = (
-        raw_images.select(*RAW_FILE_COLUMNS)
+        raw_images.select(*RAW_FILE_COLUMNS, _read_error(raw_images).alias("read_error"))
         .withColumn("label", label)
         .withColumn("key", F.sha2("content", 256))
         .withColumn("_early", early)
@@ -117,7 +120,7 @@ def check_image_files(
             F.coalesce(F.col("_early.detail"), F.col("_check.detail")).alias("detail"),
         )
     )
-    return _mark_duplicates(
+    return mark_duplicates(
         checked,
         key="key",
         order_by=["path"],
@@ -164,8 +167,25 @@ def check_text_files(
             ]
             yield pd.DataFrame(records, columns=record_fields)
 
-    records = raw_texts.select("path", "content").mapInPandas(parse, _TEXT_RECORD_SCHEMA)
-    return _mark_duplicates(
+    unread = (
+        F.when(_read_error(raw_texts).isNotNull(), _rejection(UNREADABLE, _read_error(raw_texts)))
+        .when(
+            F.col("length") > settings.max_bytes,
+            _rejection(
+                TOO_LARGE,
+                F.format_string(f"%d bytes is above the cap of {settings.max_bytes}", "length"),
+            ),
+        )
+        .when(F.col("content").isNull(), _rejection(UNREADABLE, F.lit("no content")))
+    )
+    files = raw_texts.withColumn("_unread", unread)
+    records = (
+        files.filter(F.col("_unread").isNull())
+        .select("path", "content")
+        .mapInPandas(parse, _TEXT_RECORD_SCHEMA)
+        .unionByName(_unread_text_records(files.filter(F.col("_unread").isNotNull())))
+    )
+    return mark_duplicates(
         records,
         key="id",
         order_by=["source", "line"],
@@ -189,26 +209,27 @@ def require_columns(frame: DataFrame, columns: tuple[str, ...], name: str) -> No
         )
 
 
-def _mark_duplicates(
-    checked: DataFrame,
-    *,
-    key: str,
-    order_by: list[str],
-    reason: str,
-    detail: Column,
-    first: Column,
-) -> DataFrame:
-    """Among accepted rows sharing ``key``, keep the first and give the others ``reason``."""
-    accepted = F.col("reason").isNull()
-    window = Window.partitionBy(key, accepted).orderBy(*order_by)
-    is_duplicate = accepted & F.col(key).isNotNull() & (F.row_number().over(window) > 1)
-    marked = checked.withColumn("_first", F.first(first).over(window)).withColumn(
-        "_duplicate", is_duplicate
-    )
-    return (
-        marked.withColumn("detail", F.when(F.col("_duplicate"), detail).otherwise(F.col("detail")))
-        .withColumn("reason", F.when(F.col("_duplicate"), F.lit(reason)).otherwise(F.col("reason")))
-        .drop("_first", "_duplicate")
+def _read_error(files: DataFrame) -> Column:
+    """Why a file's bytes could not be read (``ingest.contents``); null for frames of files
+    read by Spark's ``binaryFile`` source, which fails instead."""
+    return F.col("read_error") if "read_error" in files.columns else F.lit(None).cast("string")
+
+
+_TEXT_FIELDS_UNSET = ("id", "text", "label", "text_sha256")
+
+
+def _unread_text_records(files: DataFrame) -> DataFrame:
+    """One quarantine record (line 0) per text file whose bytes were not read."""
+    return files.select(
+        F.col("path").alias("source"),
+        F.lit(0).alias("line"),
+        *(
+            F.lit(None).cast("string").alias(name)
+            for name in ("id", "text", "label", "text_sha256")
+        ),
+        F.col("_unread.reason").alias("reason"),
+        F.col("_unread.detail").alias("detail"),
+        F.lit(None).cast("string").alias("raw"),
     )
 
 

@@ -51,6 +51,10 @@ logger.parquet.name = org.apache.parquet.CorruptStatistics
 logger.parquet.level = error
 logger.parquet2.name = parquet.CorruptStatistics
 logger.parquet2.level = error
+logger.stream.name = org.apache.spark.sql.execution.streaming.ResolveWriteToStream
+logger.stream.level = error
+logger.rdd.name = org.apache.spark.rdd.MapPartitionsRDD
+logger.rdd.level = error
 """
 
 

@@ -30,7 +30,9 @@ IMAGE_SETTINGS = ImageIngestionParams(
     max_bytes=100_000,
     max_pixels=1_000_000,
 )
-TEXT_SETTINGS = TextIngestionParams(allowed_labels=["red", "blue"], max_text_chars=200)
+TEXT_SETTINGS = TextIngestionParams(
+    allowed_labels=["red", "blue"], max_text_chars=200, max_bytes=100_000
+)
 MODEL_NAME = "inference_test_cnn"
 
 

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from pyspark.sql import DataFrame, SparkSession
 
-from keras_lakehouse.datasets import BinaryFilesDataset
 from keras_lakehouse.ingest.routing import IMAGES_BRONZE_COLUMNS, TEXTS_BRONZE_COLUMNS
+from keras_lakehouse.ingest.spark_checks import check_image_files
 from keras_lakehouse.params import ImageIngestionParams, SuiteParams, TextIngestionParams
 from keras_lakehouse.pipelines.ingestion import nodes
 
@@ -23,7 +23,9 @@ IMAGE_SETTINGS = ImageIngestionParams(
     max_bytes=100_000,
     max_pixels=1_000_000,
 )
-TEXT_SETTINGS = TextIngestionParams(allowed_labels=["sports", "cooking"], max_text_chars=200)
+TEXT_SETTINGS = TextIngestionParams(
+    allowed_labels=["sports", "cooking"], max_text_chars=200, max_bytes=100_000
+)
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -73,16 +75,12 @@ def write_files(root: Path, files: dict[str, bytes]) -> Path:
     return root
 
 
-def binary_files(spark: SparkSession, root: Path) -> DataFrame:
-    return BinaryFilesDataset(filepath=str(root)).load()
-
-
 def by_name(frame: DataFrame, column: str = "path") -> dict[str, dict]:
     return {Path(row[column]).name: row.asDict() for row in frame.collect()}
 
 
 @pytest.fixture(scope="module")
-def image_batches(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
+def image_batches(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, file_log):
     good = png(noise_image(1))
     truncated = png(noise_image(2))
     root = write_files(
@@ -103,7 +101,7 @@ def image_batches(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory)
             "hexagon/good.png": png(noise_image(8)),
         },
     )
-    checked = nodes.check_raw_images(binary_files(spark, root), IMAGE_SETTINGS)
+    checked, _ = nodes.check_raw_images(file_log(root), file_log.known_images(), IMAGE_SETTINGS)
     bronze, quarantine, counts = nodes.route_images(checked, IMAGES_SUITE)
     return by_name(bronze), by_name(quarantine), counts
 
@@ -172,13 +170,13 @@ def test_image_counts_are_conserved(image_batches) -> None:
 
 
 def test_missing_columns_fail_with_the_names(spark: SparkSession) -> None:
-    frame = spark.createDataFrame([("a",)], ["path"])
-    with pytest.raises(ValueError, match=r"Expected columns .* in raw_images.*missing \['length'"):
-        nodes.check_raw_images(frame, IMAGE_SETTINGS)
+    frame = spark.createDataFrame([("a", 1)], ["path", "length"])
+    with pytest.raises(ValueError, match=r"Expected columns .* in raw_images.*missing \['content'"):
+        check_image_files(frame, IMAGE_SETTINGS)
 
 
 @pytest.fixture(scope="module")
-def text_batches(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
+def text_batches(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, file_log):
     root = write_files(
         tmp_path_factory.mktemp("texts"),
         {
@@ -199,7 +197,7 @@ def text_batches(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
             "empty.csv": b"",
         },
     )
-    checked = nodes.check_raw_texts(binary_files(spark, root), TEXT_SETTINGS)
+    checked, _ = nodes.check_raw_texts(file_log(root), file_log.known_texts(), TEXT_SETTINGS)
     bronze, quarantine, counts = nodes.route_texts(checked, TEXTS_SUITE)
     quarantined = {
         (Path(row["source"]).name, row["line"]): row.asDict() for row in quarantine.collect()
@@ -251,7 +249,7 @@ def test_text_bronze_rows_and_conservation(text_batches) -> None:
 
 
 def test_a_row_the_suite_rejects_is_quarantined_with_the_expectation_as_reason(
-    spark: SparkSession, tmp_path: Path
+    spark: SparkSession, tmp_path: Path, file_log
 ) -> None:
     """An image ingestion accepts but the suite's per-row rule refuses (narrower than its
     min_value 16) is quarantined naming the expectation; the rest goes on (before, bronze kept
@@ -262,7 +260,7 @@ def test_a_row_the_suite_rejects_is_quarantined_with_the_expectation_as_reason(
     root = write_files(
         tmp_path, {"circle/narrow.png": buffer.getvalue(), "circle/ok.png": png(noise_image(9))}
     )
-    checked = nodes.check_raw_images(binary_files(spark, root), IMAGE_SETTINGS)
+    checked, _ = nodes.check_raw_images(file_log(root), file_log.known_images(), IMAGE_SETTINGS)
     bronze, quarantine, counts = nodes.route_images(checked, IMAGES_SUITE)
     (row,) = quarantine.collect()
     assert (Path(row["path"]).name, row["reason"], row["detail"]) == (

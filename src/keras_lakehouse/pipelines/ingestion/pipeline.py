@@ -1,4 +1,4 @@
-"""Ingestion: raw image and text files → bronze and quarantine Delta tables."""
+"""Ingestion: new raw image and text files → bronze and quarantine Delta tables."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -7,6 +7,7 @@ from keras_lakehouse.pipelines.ingestion.nodes import (
     check_raw_texts,
     route_images,
     route_texts,
+    settle_files,
 )
 
 
@@ -16,8 +17,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 check_raw_images,
-                inputs=["raw_images", "params:ingestion.images"],
-                outputs="images_checked",
+                inputs=["raw_images", "images_bronze_known", "params:ingestion.images"],
+                outputs=["images_checked", "images_batch"],
                 name="check_raw_images",
             ),
             Node(
@@ -25,6 +26,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["images_checked", "params:images_bronze_suite"],
                 outputs=["images_bronze", "images_quarantine", "images_ingestion_counts"],
                 name="upsert_images_bronze",
+            ),
+            Node(
+                settle_files,
+                inputs=["images_batch", "images_ingestion_counts"],
+                outputs="raw_images_settled",
+                name="settle_raw_images",
             ),
         ],
         namespace="image",
@@ -34,8 +41,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 check_raw_texts,
-                inputs=["raw_texts", "params:ingestion.texts"],
-                outputs="texts_checked",
+                inputs=["raw_texts", "texts_bronze_known", "params:ingestion.texts"],
+                outputs=["texts_checked", "texts_batch"],
                 name="check_raw_texts",
             ),
             Node(
@@ -43,6 +50,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["texts_checked", "params:texts_bronze_suite"],
                 outputs=["texts_bronze", "texts_quarantine", "texts_ingestion_counts"],
                 name="upsert_texts_bronze",
+            ),
+            Node(
+                settle_files,
+                inputs=["texts_batch", "texts_ingestion_counts"],
+                outputs="raw_texts_settled",
+                name="settle_raw_texts",
             ),
         ],
         namespace="text",
