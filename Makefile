@@ -75,8 +75,8 @@ viz: setup  ## Open the pipeline graph (kedro viz; no Spark session, no network)
 	no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost \
 		$(BIN)/kedro viz run --host 127.0.0.1 $(VIZ_ARGS)
 
-bench: setup  ## Benchmark the training loader (input, memory, handoff) into benchmarks/results
-	$(BIN)/python benchmarks/bench.py
+bench: setup  ## Benchmarks into benchmarks/results (BENCH=loader|scale, default both; QUICK=1: no ×32)
+	$(BIN)/python benchmarks/bench.py --bench $(or $(BENCH),all)$(if $(QUICK), --quick)$(if $(REPEATS), --repeats $(REPEATS))
 
 package: setup  ## Build the wheel, the conf tarball and the SBOM (sbom.cdx.json) into dist/
 	rm -f dist/keras_lakehouse-*.whl dist/conf-keras_lakehouse.tar.gz  # one wheel: dist/*.whl

@@ -1,6 +1,7 @@
 """Benchmark of the streaming Delta loader: input ratio, memory and Spark handoff.
 
-Run ``make bench`` (or ``.venv/bin/python benchmarks/bench.py``). One run builds (or reuses) the
+Run ``make bench BENCH=loader`` (or ``.venv/bin/python benchmarks/bench.py --bench loader``;
+``make bench`` runs this and ``scale_bench.py``). One run builds (or reuses) the
 scale-1 and scale-8 silver tables under ``benchmarks/work/``, measures everything, prints a
 markdown table and writes ``benchmarks/results/<timestamp>.{json,md}`` and ``latest.{json,md}``.
 
@@ -644,12 +645,36 @@ def main() -> int:
     return 0
 
 
+BENCHES = ("all", "loader", "scale")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command line: no arguments for the benchmark; ``--child`` is internal."""
+    """Command line: which benchmark (``--bench``, ``--quick``); ``--child`` is internal."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--bench",
+        choices=BENCHES,
+        default="all",
+        help="loader: this file's benchmark; scale: scale_bench.py (ingestion at ×1, ×8, ×32); "
+        "all (default): both, each in its own process",
+    )
+    parser.add_argument("--quick", action="store_true", help="scale benchmark: skip ×32")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="scale benchmark: repeats at ×1 and ×8 (default 1)"
+    )
     parser.add_argument("--child", choices=CHILD_MODES, help=argparse.SUPPRESS)
     parser.add_argument("--snapshot", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def run_all(quick: bool, repeats: int) -> int:
+    """The loader benchmark, then the scale benchmark, each in a fresh process."""
+    status = 0
+    for name in BENCHES[1:]:
+        command = [sys.executable, str(Path(__file__).resolve()), "--bench", name]
+        command += ["--repeats", str(repeats)] + (["--quick"] if quick else [])
+        status = subprocess.run(command, check=False).returncode or status
+    return status
 
 
 if __name__ == "__main__":
@@ -657,4 +682,10 @@ if __name__ == "__main__":
     if arguments.child:
         print(json.dumps(child(arguments.child, arguments.snapshot)))
         raise SystemExit(0)
-    raise SystemExit(main())
+    if arguments.bench == "scale":
+        import scale_bench
+
+        raise SystemExit(scale_bench.main(quick=arguments.quick, repeats=arguments.repeats))
+    if arguments.bench == "loader":
+        raise SystemExit(main())
+    raise SystemExit(run_all(arguments.quick, arguments.repeats))
