@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -89,11 +91,25 @@ def test_a_file_rewritten_under_a_known_path_is_named_not_read_again(spark, raw,
     root, dataset = raw
     dataset.load()
     deliver(root, {"circle/a.png": b"rewritten with other bytes"})
-    with caplog.at_level(logging.WARNING, logger="keras_lakehouse.datasets.file_stream"):
+    with caplog.at_level(logging.WARNING, logger="keras_lakehouse.datasets.binary_files"):
         rows = names(dataset.load())
     assert rows["a.png"].length == 4  # the first delivery stands
     assert "1 file(s) were rewritten under a path already ingested" in caplog.text
     assert "a.png" in caplog.text
+
+
+def test_a_file_delivered_with_an_old_modification_time_is_logged(spark, raw, caplog) -> None:
+    """A copy that keeps modification times (tar, rsync -a) must not fall outside Spark's
+    maxFileAge (7 days by default): the stream delivers it, and the listing is the safety net."""
+    root, dataset = raw
+    dataset.load()
+    deliver(root, {"circle/old.png": b"old bytes"})
+    month_ago = time.time() - 30 * 86400
+    os.utime(root / "circle/old.png", (month_ago, month_ago))
+    with caplog.at_level(logging.WARNING, logger="keras_lakehouse.datasets.binary_files"):
+        rows = names(dataset.load())
+    assert rows["old.png"].settled_at is None
+    assert "not delivered by the stream" not in caplog.text  # the stream itself delivered it
 
 
 def test_start_over_forgets_every_file(spark, raw) -> None:

@@ -15,6 +15,7 @@ from keras_lakehouse.platform.redaction import redact_uri
 from keras_lakehouse.platform.spark import active_session
 
 logger = logging.getLogger(__name__)
+SHOWN = 5  # paths a warning names
 
 
 class BinaryFilesDataset(AbstractDataset[None, DataFrame]):
@@ -105,3 +106,25 @@ def _hidden(name: str, root: str) -> bool:
 def _mtime(info: dict[str, Any]) -> datetime:
     stamp = info.get("mtime") or info.get("created") or 0
     return datetime.fromtimestamp(float(stamp), tz=UTC)
+
+
+def warn_about_listing(name: str, *, passed_over: list[str], rewritten: list[str]) -> None:
+    """Warn, naming a few, about files a file stream did not deliver (they were logged from the
+    listing instead) and files rewritten under a path already logged (they are not read again)."""
+    if passed_over:
+        logger.warning(
+            "%s: %d file(s) not delivered by the stream (arrived after it ran, or passed over) "
+            "were logged from the folder listing: %s",
+            name,
+            len(passed_over),
+            [redact_uri(path) for path in sorted(passed_over)[:SHOWN]],
+        )
+    if rewritten:
+        logger.warning(
+            "%s: %d file(s) were rewritten under a path already ingested; they are not read "
+            "again (deliver changed files under new names, or run a full refresh: "
+            "docs/data-flow.md): %s",
+            name,
+            len(rewritten),
+            [redact_uri(path) for path in sorted(rewritten)[:SHOWN]],
+        )

@@ -20,7 +20,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
 
-from keras_lakehouse.datasets.binary_files import listed_files
+from keras_lakehouse.datasets.binary_files import listed_files, warn_about_listing
 from keras_lakehouse.datasets.delta_merge import (
     MERGE_ATTEMPTS,
     MERGE_BACKOFF_SECONDS,
@@ -42,7 +42,9 @@ LOG_SCHEMA = (
     "path string, modificationTime timestamp, length long, discovered_at timestamp, "
     "settled_at timestamp"
 )
-REDELIVERED_SHOWN = 5  # paths named in the warning about files rewritten under a known path
+# Spark's file source ignores files older than the newest seen by more than `maxFileAge` (7
+# days by default): a copy that keeps old modification times (tar, rsync -a) would be skipped.
+MAX_FILE_AGE = "36500d"
 
 
 class FileStreamDataset(AbstractDataset[DataFrame, DataFrame]):
@@ -121,20 +123,24 @@ class FileStreamDataset(AbstractDataset[DataFrame, DataFrame]):
         self._run_stream(spark)
         logged = dict(self._read_log(spark).select("path", "length").collect())
         listing = listed_files(spark, self._filepath)
-        # Zero-byte files: the file source skips them; they are logged from the listing.
-        empty = [(path, when, 0) for path, when, size in listing if not size and path not in logged]
-        if empty:
-            self._merge_new(
-                spark, spark.createDataFrame(empty, ["path", "modificationTime", "length"])
+        # What the stream does not deliver is logged from the listing: zero-byte files (the file
+        # source skips them) and any other file it passed over, so none is dropped in silence.
+        missed = [(path, when, size) for path, when, size in listing if path not in logged]
+        if missed:
+            frame = spark.createDataFrame(
+                missed, "path string, modificationTime timestamp, length long"
             )
-        self._warn_about_rewritten_files(
-            [path for path, _, size in listing if logged.get(path, size) != size]
+            self._merge_new(spark, frame)
+        warn_about_listing(
+            self._name,
+            passed_over=[path for path, _, size in missed if size],
+            rewritten=[path for path, _, size in listing if logged.get(path, size) != size],
         )
         log = self._read_log(spark)
         logger.info(
             "%s: %d new file(s), %d to check",
             self._name,
-            self._streamed + len(empty),
+            self._streamed + len(missed),
             log.filter(F.col("settled_at").isNull()).count(),
         )
         return log
@@ -188,7 +194,11 @@ class FileStreamDataset(AbstractDataset[DataFrame, DataFrame]):
         if self._source == "cloudFiles":
             reader = spark.readStream.format("cloudFiles").option("cloudFiles.format", "binaryFile")
         else:
-            reader = spark.readStream.format("binaryFile").option("recursiveFileLookup", "true")
+            reader = (
+                spark.readStream.format("binaryFile")
+                .option("recursiveFileLookup", "true")
+                .option("maxFileAge", MAX_FILE_AGE)
+            )
         for key, value in self._options.items():
             reader = reader.option(key, value)
         try:
@@ -280,18 +290,6 @@ class FileStreamDataset(AbstractDataset[DataFrame, DataFrame]):
         except AnalysisException:
             return None
         return int(table.history(1).first()["version"])
-
-    def _warn_about_rewritten_files(self, rewritten: list[str]) -> None:
-        """Files whose length now differs from the one logged were rewritten in place."""
-        if rewritten:
-            logger.warning(
-                "%s: %d file(s) were rewritten under a path already ingested; they are not read "
-                "again (deliver changed files under new names, or run a full refresh: "
-                "docs/data-flow.md): %s",
-                self._name,
-                len(rewritten),
-                [redact_uri(path) for path in sorted(rewritten)[:REDELIVERED_SHOWN]],
-            )
 
 
 def _absolute(path: str) -> str:
