@@ -30,7 +30,7 @@ from keras_lakehouse.params import (
     TextPreprocessingParams,
     validate_parameters,
 )
-from keras_lakehouse.pipelines.preprocessing import nodes
+from keras_lakehouse.pipelines.preprocessing import nodes, silver, splits
 from keras_lakehouse.settings import CONFIG_LOADER_ARGS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -61,13 +61,16 @@ class NodeLog(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
 
+    # The stage's package logger: the nodes and the modules beside them (silver, splits).
+    LOGGER = nodes.__name__.rsplit(".", 1)[0]
+
     def __enter__(self) -> NodeLog:
-        logging.getLogger(nodes.__name__).addHandler(self)
-        logging.getLogger(nodes.__name__).setLevel(logging.INFO)
+        logging.getLogger(self.LOGGER).addHandler(self)
+        logging.getLogger(self.LOGGER).setLevel(logging.INFO)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        logging.getLogger(nodes.__name__).removeHandler(self)
+        logging.getLogger(self.LOGGER).removeHandler(self)
 
     def computed(self) -> int | str:
         """How many rows the last decode / vectorize computed, by its own count: a number, or
@@ -152,13 +155,13 @@ def test_training_snapshot_reads_the_merged_table_whole(image_runs: dict[str, An
 
 
 def test_split_of_a_key_does_not_depend_on_the_other_rows(spark: SparkSession) -> None:
-    column = nodes.assign_split(key="key", seed=SEED, proportions=PROPORTIONS).alias("split")
+    column = splits.assign_split(key="key", seed=SEED, proportions=PROPORTIONS).alias("split")
 
-    def splits(count: int) -> dict[str, str]:
+    def split_of(count: int) -> dict[str, str]:
         keys = spark.createDataFrame([(f"key{i:03d}",) for i in range(count)], "key string")
         return {row["key"]: row["split"] for row in keys.select("key", column).collect()}
 
-    small, large = splits(10), splits(120)
+    small, large = split_of(10), split_of(120)
     assert {key: large[key] for key in small} == small
 
 
@@ -271,7 +274,7 @@ def test_refit_with_a_changed_vocabulary_recomputes_every_row(text_runs: dict) -
     assert more["vectorized"] == 100
     for text, _, ids, _ in more["silver"].values():
         assert ids == expected_ids(text, more["vocabulary"])
-    fingerprint = nodes.vectorizer_fingerprint(more["vocabulary"], REFIT.sequence_length)
+    fingerprint = silver.vectorizer_fingerprint(more["vocabulary"], REFIT.sequence_length)
     assert {row[3] for row in more["silver"].values()} == {fingerprint}
     first = text_runs["first"]["silver"]
     assert {key: more["silver"][key][1] for key in first} == {k: v[1] for k, v in first.items()}
@@ -302,10 +305,10 @@ def test_keep_refuses_a_saved_vocabulary_larger_than_vocabulary_size(
 
 
 def test_vectorizer_fingerprint_changes_with_vocabulary_and_length() -> None:
-    base = nodes.vectorizer_fingerprint(["", "[UNK]", "a", "b"], 6)
-    assert base == nodes.vectorizer_fingerprint(["", "[UNK]", "a", "b"], 6)
-    assert base != nodes.vectorizer_fingerprint(["", "[UNK]", "b", "a"], 6)
-    assert base != nodes.vectorizer_fingerprint(["", "[UNK]", "a", "b"], 7)
+    base = silver.vectorizer_fingerprint(["", "[UNK]", "a", "b"], 6)
+    assert base == silver.vectorizer_fingerprint(["", "[UNK]", "a", "b"], 6)
+    assert base != silver.vectorizer_fingerprint(["", "[UNK]", "b", "a"], 6)
+    assert base != silver.vectorizer_fingerprint(["", "[UNK]", "a", "b"], 7)
 
 
 # ---- the parameter -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from keras_lakehouse.params import (
     SplitParams,
     TextPreprocessingParams,
 )
-from keras_lakehouse.pipelines.preprocessing import nodes
+from keras_lakehouse.pipelines.preprocessing import nodes, splits
 from keras_lakehouse.serving.serving_code import build_vectorizer
 
 SEED = 42
@@ -43,7 +43,7 @@ def keyed(spark: SparkSession) -> DataFrame:
 
 
 def split_of(frame: DataFrame, key: str = "text_sha256", seed: int = SEED) -> dict[str, str]:
-    column = nodes.assign_split(key=key, seed=seed, proportions=PROPORTIONS)
+    column = splits.assign_split(key=key, seed=seed, proportions=PROPORTIONS)
     return {row["id"]: row["split"] for row in frame.select("id", column.alias("split")).collect()}
 
 
@@ -81,7 +81,7 @@ def test_split_images_splits_by_content_key_and_indexes_labels(spark: SparkSessi
     bronze = spark.createDataFrame(rows, "key string, label string")
     frame, labels = nodes.split_images(bronze, SEED, PROPORTIONS, ["square", "circle"])
     assert labels == {"circle": 0, "square": 1}
-    expected = nodes.assign_split(key="key", seed=SEED, proportions=PROPORTIONS)
+    expected = splits.assign_split(key="key", seed=SEED, proportions=PROPORTIONS)
     pairs = frame.select("split", expected.alias("expected"), "label", "label_index").collect()
     assert all(row["split"] == row["expected"] for row in pairs)
     assert {(row["label"], row["label_index"]) for row in pairs} == {("circle", 0), ("square", 1)}

@@ -10,72 +10,42 @@ label index, image size or vectorizer), so unchanged rows are neither recomputed
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
 from keras_lakehouse.ingest.images import resize_rgb
 from keras_lakehouse.params import (
-    SPLIT_NAMES,
     ImagePreprocessingParams,
     SplitParams,
     TextPreprocessingParams,
 )
+from keras_lakehouse.pipelines.preprocessing.silver import (
+    IMAGES_SILVER_CHECKED,
+    TEXTS_SILVER_CHECKED,
+    fit_on_train,
+    log_incremental,
+    rows_silver_lacks,
+    vectorizer_fingerprint,
+)
+from keras_lakehouse.pipelines.preprocessing.splits import (
+    build_label_map,
+    require_every_class_in_every_split,
+    with_split_and_index,
+)
 
 logger = logging.getLogger(__name__)
 
-HASH_HEX_DIGITS = 12  # 48 bits of the SHA-256: plenty for a uniform fraction
-PAD_TOKEN, OOV_TOKEN = "", "[UNK]"  # ids 0 and 1, as keras.layers.TextVectorization numbers them
-# keras.layers.TextVectorization's "lower_and_strip_punctuation": tf.strings.lower lowercases
-# ASCII only, so Spark's (Unicode) lower() would disagree on "É"; translate() does the same as TF.
-_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_KERAS_PUNCTUATION = r"[!\"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~']"
 
 IMAGES_SILVER_COLUMNS = ("key", "label", "label_index", "split", "image", "image_size")
 TEXTS_SILVER_COLUMNS = ("id", "text", "label", "label_index", "split", "text_sha256")
 # What makes a silver row stale: the same key with another value in one of these columns is
 # recomputed (a new seed, split, label list, image size or vocabulary), not kept.
-IMAGES_SILVER_CHECKED = ("label", "label_index", "split", "image_size")
-TEXTS_SILVER_CHECKED = ("text_sha256", "label", "label_index", "split", "vectorizer_sha256")
-
-
-def assign_split(*, key: str, seed: int, proportions: SplitParams) -> Column:
-    """The split of each row, from a seeded hash of its content key.
-
-    Rows with the same key always land in the same split, whatever their id or path, and the
-    assignment does not depend on the order, partitioning or size of the table.
-
-    Args:
-        key: The column whose value decides the split.
-        seed: The hash's seed (another seed, another assignment).
-        proportions: The share of each split.
-
-    Returns:
-        A column holding ``train``, ``val`` or ``test``.
-    """
-    digest = F.sha2(F.concat_ws(":", F.lit(str(seed)), F.col(key).cast("string")), 256)
-    fraction = F.conv(F.substring(digest, 1, HASH_HEX_DIGITS), 16, 10).cast("double") / float(
-        16**HASH_HEX_DIGITS
-    )
-    train_end = proportions.train
-    val_end = train_end + proportions.val
-    return (
-        F.when(fraction < train_end, F.lit("train"))
-        .when(fraction < val_end, F.lit("val"))
-        .otherwise(F.lit("test"))
-    )
-
-
-def build_label_map(labels: list[str]) -> dict[str, int]:
-    """Label → index, sorted by label so the mapping never depends on data order."""
-    return {label: index for index, label in enumerate(sorted(labels))}
 
 
 def pass_gated_table(table: DataFrame, verdict: dict[str, Any]) -> DataFrame:
@@ -129,8 +99,8 @@ def split_images(
         ValueError: When a class is missing from a split.
     """
     label_map = build_label_map(labels)
-    frame = _with_split_and_index(images_bronze, "key", seed, proportions, label_map)
-    _require_every_class_in_every_split(frame, "images_bronze", label_map)
+    frame = with_split_and_index(images_bronze, "key", seed, proportions, label_map)
+    require_every_class_in_every_split(frame, "images_bronze", label_map)
     return frame, label_map
 
 
@@ -155,8 +125,8 @@ def split_texts(
         ValueError: When a class is missing from a split.
     """
     label_map = build_label_map(labels)
-    frame = _with_split_and_index(texts_bronze, "text_sha256", seed, proportions, label_map)
-    _require_every_class_in_every_split(frame, "texts_bronze", label_map)
+    frame = with_split_and_index(texts_bronze, "text_sha256", seed, proportions, label_map)
+    require_every_class_in_every_split(frame, "texts_bronze", label_map)
     return frame, label_map
 
 
@@ -187,7 +157,7 @@ def decode_images(
     rows, todo, total = rows_silver_lacks(
         rows, images_silver_known, "key", IMAGES_SILVER_CHECKED, table
     )
-    _log_incremental(table, "decoding", todo, total)
+    log_incremental(table, "decoding", todo, total)
 
     @F.pandas_udf(T.BinaryType())
     def to_pixels(content: pd.Series) -> pd.Series:
@@ -196,65 +166,6 @@ def decode_images(
     return rows.select(
         "key", "label", "label_index", "split", to_pixels("content").alias("image"), "image_size"
     )
-
-
-def rows_silver_lacks(
-    rows: DataFrame, known: DataFrame | None, key: str, checked: tuple[str, ...], table: str
-) -> tuple[DataFrame, int | None, int | None]:
-    """The rows whose ``key`` silver lacks, or holds with other values in ``checked``.
-
-    Only the key and the ``checked`` columns of silver are read; one Spark job counts.
-
-    Args:
-        rows: This run's rows, with ``key`` and every ``checked`` column.
-        known: The silver table as the last run left it, ``None`` when there is none yet.
-        key: The column that identifies a row (the MERGE key).
-        checked: The columns whose change makes a silver row stale.
-        table: The silver table's name, for messages.
-
-    Returns:
-        The subset of ``rows`` to compute and MERGE, how many rows that is and how many rows
-        there are in all (both ``None`` when there is no silver yet: every row is new).
-
-    Raises:
-        ValueError: When ``known`` lacks ``key`` or a ``checked`` column.
-    """
-    if known is None:
-        return rows, None, None
-    missing = [column for column in (key, *checked) if column not in known.columns]
-    if missing:
-        raise ValueError(
-            f"Expected columns {[key, *checked]} in {table} (an older layout?). "
-            f"Received: {known.columns}. Delete the table: the next run rebuilds it from bronze."
-        )
-    silver = known.select(key, *(F.col(name).alias(f"_silver_{name}") for name in checked))
-    joined = rows.join(silver, on=key, how="left")
-    current = F.lit(True)
-    for name in checked:
-        current = current & F.col(name).eqNullSafe(F.col(f"_silver_{name}"))
-    stale = ~current
-    counts = joined.agg(F.count(F.lit(1)).alias("all"), F.sum(stale.cast("long")).alias("todo"))
-    row = counts.first()  # one row
-    return joined.filter(stale).select(*rows.columns), int(row["todo"] or 0), int(row["all"])
-
-
-def _log_incremental(table: str, verb: str, todo: int | None, total: int | None) -> None:
-    if todo is None or total is None:
-        logger.info("%s does not exist yet: %s every row.", table, verb)
-    else:
-        logger.info(
-            "%s: %s %d rows (new or stale); %d already in silver, unchanged.",
-            table,
-            verb,
-            todo,
-            total - todo,
-        )
-
-
-def vectorizer_fingerprint(vocabulary: list[str], sequence_length: int) -> str:
-    """SHA-256 of what decides a text's token ids: the vocabulary and the sequence length."""
-    spec = json.dumps({"vocabulary": vocabulary, "sequence_length": sequence_length})
-    return hashlib.sha256(spec.encode("utf-8")).hexdigest()
 
 
 def fit_vocabulary(
@@ -291,34 +202,11 @@ def fit_vocabulary(
             len(vocabulary_saved),
         )
         return list(vocabulary_saved)
-    vocabulary = _fit_on_train(texts_split, settings.vocabulary_size)
+    vocabulary = fit_on_train(texts_split, settings.vocabulary_size)
     if vocabulary_saved is not None:
         changed = "unchanged" if vocabulary == list(vocabulary_saved) else "changed"
         logger.info("Vocabulary refitted on the train split: %s since the last run.", changed)
     return vocabulary
-
-
-def _fit_on_train(texts_split: DataFrame, vocabulary_size: int) -> list[str]:
-    keep = vocabulary_size - 2
-    tokens = (
-        texts_split.filter(F.col("split") == "train")
-        .select(F.explode(F.split(keras_standardize(F.col("text")), r"\s+")).alias("token"))
-        .filter(F.col("token") != "")
-        .groupBy("token")
-        .count()
-        .orderBy(F.desc("count"), F.asc("token"))
-        .limit(keep)
-        .collect()  # at most vocabulary_size rows
-    )
-    vocabulary = [PAD_TOKEN, OOV_TOKEN, *(row["token"] for row in tokens)]
-    logger.info("Vocabulary of %d tokens fitted on the train split.", len(vocabulary))
-    return vocabulary
-
-
-def keras_standardize(text: Column) -> Column:
-    """Spark's version of TextVectorization's ``lower_and_strip_punctuation``."""
-    lowered = F.translate(text, _ASCII_UPPER, _ASCII_UPPER.lower())
-    return F.trim(F.regexp_replace(lowered, _KERAS_PUNCTUATION, ""))
 
 
 def vectorize_texts(
@@ -355,7 +243,7 @@ def vectorize_texts(
     rows, todo, total = rows_silver_lacks(
         rows, texts_silver_known, "id", TEXTS_SILVER_CHECKED, table
     )
-    _log_incremental(table, "vectorizing", todo, total)
+    log_incremental(table, "vectorizing", todo, total)
 
     @F.pandas_udf(T.ArrayType(T.IntegerType()))
     def to_ids(text: pd.Series) -> pd.Series:
@@ -368,32 +256,3 @@ def vectorize_texts(
     return rows.select(
         *TEXTS_SILVER_COLUMNS, to_ids("text").alias("token_ids"), "vectorizer_sha256"
     )
-
-
-def _with_split_and_index(
-    frame: DataFrame, key: str, seed: int, proportions: SplitParams, labels: dict[str, int]
-) -> DataFrame:
-    index = F.create_map(*(F.lit(value) for pair in labels.items() for value in pair))
-    split = assign_split(key=key, seed=seed, proportions=proportions)
-    return frame.withColumn("split", split).withColumn("label_index", index[F.col("label")])
-
-
-def _require_every_class_in_every_split(
-    frame: DataFrame, table: str, labels: dict[str, int]
-) -> None:
-    counts = {
-        (row["label"], row["split"]): row["count"]
-        for row in frame.groupBy("label", "split").count().collect()  # labels × 3 rows
-    }
-    missing = [
-        f"{label} has {counts.get((label, split), 0)} rows in {split} "
-        f"({', '.join(f'{s}={counts.get((label, s), 0)}' for s in SPLIT_NAMES)})"
-        for label in labels
-        for split in SPLIT_NAMES
-        if not counts.get((label, split))
-    ]
-    if missing:
-        raise ValueError(
-            f"Every class must appear in every split of {table}. Received: " + "; ".join(missing)
-        )
-    logger.info("%s split counts: %s", table, dict(sorted(counts.items())))
