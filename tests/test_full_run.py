@@ -44,17 +44,21 @@ def quarantine_reasons(spark: SparkSession, project: Path, table: str) -> dict[s
 def two_runs(spark: SparkSession, trained_project, run_kedro):
     project, summary = trained_project
     first = table_counts(spark, project)
+    reports = project / "data/08_reporting"
+    first_counts = {
+        modality: json.loads((reports / f"{modality}_ingestion_counts.json").read_text())
+        for modality in ("images", "texts")
+    }
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(project)
         run_kedro(project, pipeline_names=["ingestion"])
     second = table_counts(spark, project)
-    return project, summary, first, second
+    return project, summary, first, second, first_counts
 
 
 def test_every_raw_record_lands_in_exactly_one_table(spark, two_runs) -> None:
-    project, summary, first, _ = two_runs
-    images = json.loads((project / "data/08_reporting/images_ingestion_counts.json").read_text())
-    texts = json.loads((project / "data/08_reporting/texts_ingestion_counts.json").read_text())
+    project, summary, first, _, first_counts = two_runs
+    images, texts = first_counts["images"], first_counts["texts"]
     raw_image_files = sum(
         1 for path in (project / "data/01_raw/images").rglob("*") if path.is_file()
     )

@@ -87,7 +87,7 @@ def test_a_run_prints_a_report_and_logs_everything_to_a_file(project_copy) -> No
     start = lines.index(next(line for line in lines if line.endswith(" INFO    Run summary")))
     summary = lines[start + 1 :]
     assert summary == [
-        f"  Ingestion     texts: {counts['raw']} raw -> {counts['bronze']} bronze, "
+        f"  Ingestion     texts: {counts['raw']} new -> {counts['bronze']} bronze, "
         f"{counts['quarantine']} quarantined "
         f"({', '.join(f'{k} {n}' for k, n in counts['quarantine_by_reason'].items())})",
         "  Reports       data/08_reporting/",

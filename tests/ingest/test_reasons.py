@@ -63,4 +63,10 @@ def test_each_reason_has_one_name_and_belongs_to_a_modality() -> None:
     assert reasons.IMAGE_DECODE_REASONS < reasons.IMAGE_REASONS
     assert reasons.TEXT_PARSE_REASONS < reasons.TEXT_REASONS
     shared = reasons.IMAGE_REASONS & reasons.TEXT_REASONS
-    assert shared == {reasons.EMPTY_FILE, reasons.UNKNOWN_LABEL, reasons.UNSUPPORTED_FORMAT}
+    assert shared == {
+        reasons.EMPTY_FILE,
+        reasons.UNKNOWN_LABEL,
+        reasons.UNSUPPORTED_FORMAT,
+        reasons.TOO_LARGE,  # a file above max_bytes, quarantined unread
+        reasons.UNREADABLE,  # a logged file that vanished or grew past the cap
+    }

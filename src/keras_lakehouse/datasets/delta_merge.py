@@ -43,7 +43,12 @@ CONCURRENT_CONFLICTS = frozenset(
 
 
 # What Spark says when two streams write one checkpoint (error class and message).
-CONCURRENT_STREAM_MARKERS = ("CONCURRENT_STREAM_LOG_UPDATE", "Concurrent update to the log")
+CONCURRENT_STREAM_MARKERS = (
+    "CONCURRENT_STREAM_LOG_UPDATE",
+    "Concurrent update to the log",
+    "concurrently using metadata",  # both runs start the stream's first checkpoint
+    "Multiple streaming queries are concurrently using",
+)
 
 
 class ConcurrentCommitError(DatasetError):

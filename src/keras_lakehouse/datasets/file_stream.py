@@ -224,14 +224,14 @@ class FileStreamDataset(AbstractDataset[DataFrame, DataFrame]):
 
     def _stream_with_retries(self, files: DataFrame) -> None:
         for attempt in range(1, MERGE_ATTEMPTS + 1):
-            query = (
-                files.writeStream.foreachBatch(self._append_batch)
-                .option("checkpointLocation", f"{self._checkpoint}/stream")
-                .trigger(availableNow=True)
-                .start()
-            )
             try:
-                query.awaitTermination()
+                (
+                    files.writeStream.foreachBatch(self._append_batch)
+                    .option("checkpointLocation", f"{self._checkpoint}/stream")
+                    .trigger(availableNow=True)
+                    .start()
+                    .awaitTermination()
+                )
                 return
             except Exception as error:
                 if not concurrent_stream(error) or attempt == MERGE_ATTEMPTS:
