@@ -89,7 +89,7 @@ def test_each_sample_bad_record_has_its_reason(spark, two_runs) -> None:
 
 
 def test_second_run_leaves_the_tables_unchanged(two_runs) -> None:
-    _, _, first, second = two_runs
+    _, _, first, second, _ = two_runs
     assert second == first
 
 
@@ -104,7 +104,7 @@ def test_quality_reports_are_written_and_pass(two_runs) -> None:
 
 
 def test_silver_tables_and_fitted_artifacts(spark, two_runs) -> None:
-    project, _, first, _ = two_runs
+    project, _, first, _, _ = two_runs
     silver = project / "data/05_model_input"
     images = spark.read.format("delta").load(str(silver / "images_silver"))
     texts = spark.read.format("delta").load(str(silver / "texts_silver"))
