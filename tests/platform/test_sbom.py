@@ -49,6 +49,35 @@ def test_log_sbom_logs_it_as_an_artifact_of_the_active_run(tmp_path, mlflow_stor
     assert any(item["name"] == "tensorflow" for item in logged["components"])
 
 
+def test_each_run_of_one_process_reuses_the_sbom_until_packages_change(
+    tmp_path, monkeypatch, mlflow_store
+) -> None:
+    """Every model run logs the SBOM; cyclonedx-py (seconds) runs again only when an installed
+    distribution was added or removed since (a site-packages folder changed)."""
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    calls = []
+
+    def listed(python=None):
+        calls.append(python)
+        return {"bomFormat": "CycloneDX", "components": [{"name": f"pkg{len(calls)}"}]}
+
+    monkeypatch.setattr(sbom, "environment_sbom", listed)
+    monkeypatch.setattr(sbom, "_site_folders", lambda: [site])
+    sbom.reset_sbom_cache()
+    experiment = mlflow.create_experiment("sbom-cache", artifact_location=tmp_path.as_uri())
+    logged = []
+    for step in range(3):
+        if step == 2:
+            (site / "newly_installed-1.0.dist-info").mkdir()  # pip install: the folder changes
+        with mlflow.start_run(experiment_id=experiment) as run:
+            assert sbom.log_sbom() is True
+        logged.append(mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/sbom.cdx.json"))
+    assert len(calls) == 2
+    assert [item["components"][0]["name"] for item in logged] == ["pkg1", "pkg1", "pkg2"]
+    sbom.reset_sbom_cache()
+
+
 def test_without_cyclonedx_log_sbom_logs_nothing_and_says_why(
     tmp_path, monkeypatch, caplog, mlflow_store
 ) -> None:

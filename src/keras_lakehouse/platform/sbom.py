@@ -57,6 +57,32 @@ def environment_sbom(python: str | None = None) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
+# One process logs the SBOM with every model it trains: it is listed again only when a
+# site-packages folder changed (a distribution installed or removed) since it was last listed.
+_listed: dict[str, Any] = {}
+
+
+def _site_folders() -> list[Path]:
+    return [
+        Path(entry)
+        for entry in sys.path
+        if entry.endswith(("site-packages", "dist-packages")) and Path(entry).is_dir()
+    ]
+
+
+def current_sbom() -> dict[str, Any]:
+    """``environment_sbom()`` of this interpreter, listed once per state of its site-packages."""
+    stamp = tuple((str(folder), folder.stat().st_mtime_ns) for folder in _site_folders())
+    if _listed.get("stamp") != stamp:
+        _listed.update(stamp=stamp, sbom=environment_sbom())
+    return _listed["sbom"]
+
+
+def reset_sbom_cache() -> None:
+    """Forget the listed SBOM: the next ``log_sbom`` lists the environment again."""
+    _listed.clear()
+
+
 def log_sbom() -> bool:
     """Log the environment's SBOM as the artifact ``sbom.cdx.json`` of the active MLflow run.
 
@@ -81,7 +107,7 @@ def log_sbom() -> bool:
             ARTIFACT,
         )
         return False
-    mlflow.log_dict(environment_sbom(), ARTIFACT)
+    mlflow.log_dict(current_sbom(), ARTIFACT)
     return True
 
 
