@@ -25,20 +25,46 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Session fixtures that cost a pipeline run or a build: under pytest-xdist (`make test` runs the
 # suite on several workers) every test that uses one runs on the same worker, so it is built once.
 SHARED_FIXTURES = ("trained_project", "built_package")
+# The groups that take longest, longest first (worker-seconds of `make test`, measured with
+# `--durations` and per-group sums: trained_project ~800, the stand-in module ~510, the
+# concurrency module ~540, built_package ~260, the terminal module ~190). They start first, each on
+# its own worker, and the short groups fill the gaps: the suite ends when its longest worker ends.
+LONGEST_GROUPS = (
+    "trained_project",
+    "tests/test_concurrency.py",
+    "tests/test_databricks_env.py",
+    "built_package",
+    "tests/test_terminal.py",
+)
+
+
+def test_group(item: pytest.Item) -> str:
+    """The pytest-xdist group of a test: its ``SHARED_FIXTURES`` entry, else its module."""
+    shared = [name for name in SHARED_FIXTURES if name in item.fixturenames]
+    return shared[0] if shared else item.nodeid.split("::", 1)[0]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-xdist would hand out groups by their number of tests (``--loadscope-reorder``):
+    the handful of long whole-run tests would start last and end last. The suite's own order
+    (``LONGEST_GROUPS`` first, then collection order) is kept instead."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group the tests for ``--dist loadgroup``: the tests of one module stay together (their
     module fixtures are built once), and so do all the users of a ``SHARED_FIXTURES`` entry.
+    The ``LONGEST_GROUPS`` come first (the order pytest-xdist hands groups out).
 
     ``tryfirst``: pytest-xdist reads the marks in its own hook of the same name, which would
     otherwise run first (this conftest is registered before xdist's worker plugin) and see none:
     every test would be its own group and module fixtures would be built on every worker."""
+    rank = {group: position for position, group in enumerate(LONGEST_GROUPS)}
     for item in items:
-        shared = [name for name in SHARED_FIXTURES if name in item.fixturenames]
-        group = shared[0] if shared else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(test_group(item)))
+    items.sort(key=lambda item: rank.get(test_group(item), len(rank)))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -87,6 +113,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 
 # The sample the suite runs on: every special and bad file of the full sample, fewer good ones.
 SAMPLE_SIZES = {"images_per_label": 60, "texts_per_label": 60}
+# The least that passes the bronze quality suites (>= 30 images, >= 100 texts): for runs that
+# test what happens to files (concurrency, kills, Unity Catalog placement), not what models learn.
+SMALL_SAMPLE = {"images_per_label": 10, "texts_per_label": 40}
 TEST_CONF = PROJECT_ROOT / "conf" / "test"
 
 
@@ -112,11 +141,12 @@ def copy_project(target: Path, env: str = "base", *, small: bool = True) -> Path
     return target
 
 
-def generate_sample(raw: Path, *, seed: int = 42):
-    """The suite's sample data (``SAMPLE_SIZES``) in ``raw``: returns its summary."""
+def generate_sample(raw: Path, *, seed: int = 42, small: bool = False):
+    """The suite's sample data in ``raw`` (``SAMPLE_SIZES``; ``small``: ``SMALL_SAMPLE``):
+    returns its summary."""
     from keras_lakehouse.sample_data import generate
 
-    return generate(raw, seed=seed, **SAMPLE_SIZES)
+    return generate(raw, seed=seed, **(SMALL_SAMPLE if small else SAMPLE_SIZES))
 
 
 def kedro_run(project: Path, *, env: str | None = None, runtime_params=None, **run_args) -> None:
@@ -139,7 +169,7 @@ def run_kedro() -> Callable[..., None]:
 
 @pytest.fixture(scope="session")
 def sample_data() -> Callable[..., object]:
-    """``generate_sample`` for test modules: ``sample_data(raw_folder, seed=42)``."""
+    """``generate_sample`` for test modules: ``sample_data(raw_folder, seed=42, small=False)``."""
     return generate_sample
 
 
