@@ -142,7 +142,7 @@ def light_project(project_copy, sample_data) -> Path:
     (project / "conf/local/spark.yml").write_text(
         "spark.master: local[1]\nspark.sql.shuffle.partitions: 1\nspark.driver.memory: 1g\n"
     )
-    sample_data(project / "data/01_raw")
+    sample_data(project / "data/01_raw", small=True)
     return project
 
 

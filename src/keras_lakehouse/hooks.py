@@ -81,7 +81,9 @@ class FullRefreshHooks:
         downstream = pipeline.from_inputs(*logs)
         for name in sorted(downstream.inputs()):
             dataset = catalog.get(name)
-            if isinstance(dataset, OptionalDataset) or getattr(dataset, "_empty_schema", None):
+            if isinstance(dataset, OptionalDataset) or (
+                isinstance(dataset, DeltaTableDataset) and dataset.can_start_over
+            ):
                 dataset.start_over()
         for name in sorted(downstream.all_outputs()):
             dataset = catalog.get(name)

@@ -35,19 +35,12 @@ class BinaryFilesDataset(AbstractDataset[None, DataFrame]):
 
     def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None) -> None:
         """Keep the folder's path (local, DBFS or Unity Catalog Volume)."""
-        self._protocol, self._path = get_protocol_and_path(filepath)
-        self._path = self._path.rstrip("/")
         self._filepath = filepath
         self.metadata = metadata
 
     def load(self) -> DataFrame:
         """Read the folder recursively; raises ``DatasetError`` when it does not exist."""
-        filesystem = fsspec.filesystem(self._protocol)
-        if not filesystem.isdir(self._path):
-            raise DatasetError(
-                f"Raw folder {self._filepath!r} does not exist. Put files there or run "
-                "`python -m keras_lakehouse.sample_data`."
-            )
+        require_raw_folder(self._filepath)
         spark = active_session(f"Reading the raw files of {self._filepath!r}")
         frame = (
             spark.read.format("binaryFile")
@@ -68,6 +61,16 @@ class BinaryFilesDataset(AbstractDataset[None, DataFrame]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": redact_uri(self._filepath)}
+
+
+def require_raw_folder(filepath: str) -> None:
+    """Raise ``DatasetError`` naming ``filepath`` when that raw folder does not exist."""
+    protocol, path = get_protocol_and_path(filepath)
+    if not fsspec.filesystem(protocol).isdir(path.rstrip("/")):
+        raise DatasetError(
+            f"Raw folder {filepath!r} does not exist. Put files there or run "
+            "`python -m keras_lakehouse.sample_data`."
+        )
 
 
 def listed_files(spark: Any, folder: str) -> list[tuple[str, datetime, int]]:

@@ -7,8 +7,6 @@ reads (pinned, validated by a verdict, or current) is recorded by ``delta_versio
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
@@ -18,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from keras_lakehouse.datasets.delta_merge import WHEN_MATCHED, WhenMatched, merge_with_retries
 from keras_lakehouse.datasets.delta_versions import remember_loaded_version, validated_version
 from keras_lakehouse.platform.redaction import redact_uri
-from keras_lakehouse.platform.spark import active_session
+from keras_lakehouse.platform.spark import active_session, session_conf
 
 logger = logging.getLogger(__name__)
 
@@ -150,8 +148,8 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
                 f"Received columns: {data.columns}"
             )
         with (
-            _session_conf(COMPRESSION_CONF, self._compression),
-            _session_conf(MAX_RECORDS_CONF, self._max_records),
+            session_conf(_spark(), COMPRESSION_CONF, self._compression),
+            session_conf(_spark(), MAX_RECORDS_CONF, self._max_records),
         ):
             if self._write_mode == "merge":
                 self._create_or_merge(data)
@@ -241,6 +239,11 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
             location=self.location,
         )
 
+    @property
+    def can_start_over(self) -> bool:
+        """Whether ``start_over`` works: the entry has an ``empty_schema``."""
+        return self._empty_schema is not None
+
     def start_over(self) -> None:
         """Read as a table not written yet (a full refresh); needs ``empty_schema``."""
         if self._empty_schema is None:
@@ -280,21 +283,3 @@ class DeltaTableDataset(AbstractDataset[DataFrame, DataFrame]):
 
 def _spark() -> SparkSession:
     return active_session("A Delta table dataset")
-
-
-@contextmanager
-def _session_conf(key: str, value: str | None) -> Iterator[None]:
-    """Set a Spark SQL conf for the duration of one write, then restore it."""
-    if value is None:
-        yield
-        return
-    spark = _spark()
-    previous = spark.conf.get(key, None)
-    spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        if previous is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, previous)

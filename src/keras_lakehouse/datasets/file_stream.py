@@ -20,7 +20,11 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
 
-from keras_lakehouse.datasets.binary_files import listed_files, warn_about_listing
+from keras_lakehouse.datasets.binary_files import (
+    listed_files,
+    require_raw_folder,
+    warn_about_listing,
+)
 from keras_lakehouse.datasets.delta_merge import (
     MERGE_ATTEMPTS,
     MERGE_BACKOFF_SECONDS,
@@ -97,7 +101,6 @@ class FileStreamDataset(AbstractDataset[DataFrame, DataFrame]):
                 f"checkpoint {checkpoint!r} lies inside the raw folder {filepath!r}: the stream "
                 "would read its own state. Put it next to the tables (02_intermediate)."
             )
-        self._protocol, self._path = get_protocol_and_path(self._filepath)
         self._source = source
         self._options = dict(options or {})
         self._name = redact_uri(self._filepath)
@@ -111,12 +114,7 @@ class FileStreamDataset(AbstractDataset[DataFrame, DataFrame]):
         Raises:
             DatasetError: When the raw folder does not exist.
         """
-        filesystem = fsspec.filesystem(self._protocol)
-        if not filesystem.isdir(self._path):
-            raise DatasetError(
-                f"Raw folder {self._filepath!r} does not exist. Put files there or run "
-                "`python -m keras_lakehouse.sample_data`."
-            )
+        require_raw_folder(self._filepath)
         spark = active_session(f"Reading the raw files of {self._filepath!r}")
         logger.info("%s: looking for new files (%s stream)", self._name, self._source)
         self._streamed = 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,20 @@ def _with_quiet_jvm_logging(java_options: str) -> str:
         logger.debug("Spark keeps its default log4j profile: %s not written (%s).", path, error)
         return java_options
     return f"{java_options} -Dlog4j2.configurationFile={path.as_uri()}".strip()
+
+
+@contextmanager
+def session_conf(spark: SparkSession, key: str, value: str | None) -> Iterator[None]:
+    """Set a Spark SQL conf for the duration of one write, then restore it (``None``: unchanged)."""
+    if value is None:
+        yield
+        return
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)
