@@ -89,6 +89,7 @@ def test_each_modality_runs_alone(registry: dict) -> None:
         "texts_bronze_validated",  # bronze at the version its verdict validated
         "texts_silver_known",  # silver as the last run left it: only what it lacks is added
         "vocabulary_saved",  # the last vocabulary: `vocabulary_policy: keep` keeps it
+        "texts_bronze_quality_report_known",  # the last report: a validated version stands
         "params:ingestion.texts",
         "params:texts_bronze_suite",
         "params:preprocessing.seed",

@@ -41,3 +41,21 @@ def test_is_read_only_and_needs_a_type_and_one_filepath(tmp_path: Path) -> None:
         OptionalDataset(filepath=path, dataset={"versioned": True})
     with pytest.raises(DatasetError, match="given once, at the top"):
         OptionalDataset(filepath=path, dataset={"type": "json.JSONDataset", "filepath": path})
+
+
+def test_an_unreadable_report_loads_as_the_default_only_when_the_entry_says_so(
+    tmp_path: Path, caplog
+) -> None:
+    """A run killed while writing a JSON report leaves it half-written: a report that is
+    re-made from the data (``unreadable_as_default``) reads as not written yet, with a
+    warning; any other entry still fails, naming the file."""
+    path = tmp_path / "images_bronze.json"
+    path.write_text('{"table": "images_bronze", "checks": [')
+    with pytest.raises(DatasetError, match=r"images_bronze\.json"):
+        OptionalDataset(filepath=str(path), dataset="json.JSONDataset").load()
+    lenient = OptionalDataset(
+        filepath=str(path), dataset="json.JSONDataset", unreadable_as_default=True
+    )
+    with caplog.at_level("WARNING", logger="keras_lakehouse.datasets.optional"):
+        assert lenient.load() is None
+    assert "images_bronze.json is unreadable" in caplog.text

@@ -7,9 +7,12 @@ this one returns ``default`` and the node starts from scratch.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
+
+logger = logging.getLogger(__name__)
 
 
 class OptionalDataset(AbstractDataset[None, Any]):
@@ -32,7 +35,9 @@ class OptionalDataset(AbstractDataset[None, Any]):
 
     A versioned wrapped dataset loads its latest version. After ``start_over()`` (a full
     refresh, which overwrites the tables a node would compare with) every load returns
-    ``default``.
+    ``default``. With ``unreadable_as_default`` (for reports a node re-makes from the data, like
+    the last quality report) a file that cannot be read, e.g. half-written by a killed run,
+    loads as ``default`` too, with a warning; otherwise the load fails.
     """
 
     def __init__(
@@ -41,6 +46,7 @@ class OptionalDataset(AbstractDataset[None, Any]):
         filepath: str,
         dataset: str | dict[str, Any],
         default: Any = None,
+        unreadable_as_default: bool = False,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Build the wrapped dataset from its type or configuration and ``filepath``.
@@ -57,6 +63,7 @@ class OptionalDataset(AbstractDataset[None, Any]):
             )
         self._dataset = AbstractDataset.from_config("optional", {**config, "filepath": filepath})
         self._default = default
+        self._unreadable_as_default = unreadable_as_default
         self._forgotten = False
         self.metadata = metadata
 
@@ -65,7 +72,15 @@ class OptionalDataset(AbstractDataset[None, Any]):
         ``start_over``)."""
         if self._forgotten or not self._dataset.exists():
             return self._default
-        return self._dataset.load()
+        try:
+            return self._dataset.load()
+        except DatasetError as error:
+            if not self._unreadable_as_default:
+                raise
+            where = self._dataset._describe().get("filepath", self._dataset)
+            reason = str(error).strip().splitlines()[-1]
+            logger.warning("%s is unreadable (%s): read as not written yet", where, reason)
+            return self._default
 
     def start_over(self) -> None:
         """Load ``default`` from now on, as before a first run: what earlier runs wrote is

@@ -174,3 +174,63 @@ def test_too_many_rejected_records_fail_the_gate(good: DataFrame) -> None:
     broken, _ = validate_table(good, limited, {"raw": 100, "quarantine": 26})
     with pytest.raises(ValueError, match=r"rejected_fraction\(max_fraction=0.25\).*0.2600 of 100"):
         gate(broken)
+
+
+# ---- a version already validated is not validated again ------------------------------------
+NOTHING_NEW = {"raw": 0, "bronze": 0, "quarantine": 0, "quarantine_by_reason": {}}
+
+
+@pytest.fixture
+def at_version_3(spark: SparkSession, good: DataFrame) -> DataFrame:
+    """A table as a DeltaTableDataset load returns it: read at Delta version 3."""
+    from keras_lakehouse.datasets.delta_versions import remember_loaded_version
+
+    frame = good.select("*")
+    remember_loaded_version(frame, 3)
+    return frame
+
+
+def test_the_report_of_an_unchanged_version_stands_without_validating_again(
+    at_version_3, monkeypatch, caplog
+) -> None:
+    from keras_lakehouse.pipelines.data_quality import nodes
+
+    toy = suite(NOT_NULL_KEY, UNIQUE_KEY)
+    first, _ = validate_table(at_version_3, toy, NOTHING_NEW)
+    assert (first["delta_version"], first["success"]) == (3, True)
+
+    def must_not_run(*_):
+        raise AssertionError("the suite ran again on a version it had validated")
+
+    monkeypatch.setattr(nodes, "run_suite", must_not_run)
+    with caplog.at_level("INFO", logger=nodes.__name__):
+        again, page = validate_table(at_version_3, toy, NOTHING_NEW, first)
+    assert again == first
+    assert "expect_column_values_to_be_unique" in page
+    assert "version 3 was validated by an earlier run" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["another version", "another suite", "new files ingested", "no earlier report"],
+)
+def test_a_changed_version_suite_or_batch_is_validated_again(
+    at_version_3, spark: SparkSession, good: DataFrame, change: str
+) -> None:
+    from keras_lakehouse.datasets.delta_versions import remember_loaded_version
+
+    toy = suite(NOT_NULL_KEY, UNIQUE_KEY)
+    earlier, _ = validate_table(at_version_3, toy, NOTHING_NEW)
+    earlier = {**earlier, "checks": []}  # a report the suite would never write: must be redone
+    table, counts, last = at_version_3, NOTHING_NEW, earlier
+    if change == "another version":
+        table = good.select("*")
+        remember_loaded_version(table, 4)
+    elif change == "another suite":
+        toy = suite(NOT_NULL_KEY, UNIQUE_KEY, LABEL_IN_SET)
+    elif change == "new files ingested":
+        counts = {**NOTHING_NEW, "raw": 2, "quarantine": 2}  # all quarantined: bronze unchanged
+    else:
+        last = None
+    report, _ = validate_table(table, toy, counts, last)
+    assert len(report["checks"]) == len(toy.expectations)

@@ -6,6 +6,7 @@ failed verdict replaces any earlier PASSED one."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -21,27 +22,48 @@ logger = logging.getLogger(__name__)
 
 
 def validate_table(
-    table: DataFrame, suite: SuiteParams, ingestion_counts: dict[str, Any] | None = None
+    table: DataFrame,
+    suite: SuiteParams,
+    ingestion_counts: dict[str, Any] | None = None,
+    last_report: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Run the table's Great Expectations suite; never raises on bad data.
+
+    A version already validated is not validated again: when ``last_report`` (the report the
+    last run wrote) names the same Delta version and the same suite, and the last ingestion
+    found nothing new (its counts say ``raw == 0``), that report stands.
 
     Args:
         table: The bronze table.
         suite: The table's suite (``params:<table>_suite``).
         ingestion_counts: The last ingestion's counts, for the suite's table-level
             ``max_rejected_fraction``.
+        last_report: The report of the last run (``<table>_quality_report_known``; ``None``
+            before the first run and after a full refresh).
 
     Returns:
         The report as JSON-ready data and as an HTML page, both saved before the gate runs so a
         failing run still leaves its report.
     """
+    version = delta_version_of(table)
+    fingerprint = suite_sha256(suite)
+    if _still_stands(last_report, version, fingerprint, ingestion_counts):
+        logger.info(
+            "%s: version %s was validated by an earlier run with this suite, and nothing new "
+            "was ingested since: its report stands (%s)",
+            last_report["table"],
+            version,
+            "passed" if last_report["success"] else "failed",
+        )
+        return last_report, render_html(last_report)
     report = run_suite(table, suite)
     if suite.max_rejected_fraction is not None and ingestion_counts is not None:
         report["checks"].append(
             rejected_fraction_check(ingestion_counts, suite.max_rejected_fraction)
         )
         report["success"] = not gate_failures(report)
-    report["delta_version"] = delta_version_of(table)
+    report["delta_version"] = version
+    report["suite_sha256"] = fingerprint
     failed = [check for check in report["checks"] if check["status"] != "passed"]
     logger.info(
         "%s: %d/%d checks passed%s",
@@ -51,6 +73,27 @@ def validate_table(
         "" if not failed else f"; not passed: {[check['expectation'] for check in failed]}",
     )
     return report, render_html(report)
+
+
+def suite_sha256(suite: SuiteParams) -> str:
+    """A fingerprint of the suite as configured: a changed expectation changes it."""
+    return hashlib.sha256(suite.model_dump_json().encode()).hexdigest()
+
+
+def _still_stands(
+    last: dict[str, Any] | None,
+    version: int | None,
+    fingerprint: str,
+    counts: dict[str, Any] | None,
+) -> bool:
+    return (
+        last is not None
+        and version is not None
+        and last.get("delta_version") == version
+        and last.get("suite_sha256") == fingerprint
+        and counts is not None
+        and counts.get("raw") == 0
+    )
 
 
 def record_quality_verdict(report: dict[str, Any]) -> dict[str, Any]:

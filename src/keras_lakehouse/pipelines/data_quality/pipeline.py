@@ -27,6 +27,7 @@ def _gate(namespace: str, table: str) -> Pipeline:
                     table,
                     f"params:{table}_suite",
                     table.replace("_bronze", "_ingestion_counts"),
+                    f"{table}_quality_report_known",
                 ],
                 outputs=[f"{table}_quality_report", f"{table}_quality_page"],
                 name=f"validate_{table}",
