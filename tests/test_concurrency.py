@@ -39,7 +39,9 @@ TABLE_KEYS = {
     "texts_bronze": ["id"],
     "texts_quarantine": ["source", "line"],
 }
-RUN_TIMEOUT_S = 300
+# A hang guard, not a speed limit: one ingestion run on the small sample takes ~90 s on an idle
+# 2-core machine; in the suite, beside two other workers' JVMs, one took over 300 s.
+RUN_TIMEOUT_S = 900
 CONFLICT_MESSAGE = "another run committed to the table concurrently"
 
 
@@ -160,13 +162,19 @@ def start_run(project: Path, pipelines: str, log_name: str) -> subprocess.Popen:
     )
 
 
-def finish(process: subprocess.Popen, timeout: float = RUN_TIMEOUT_S) -> int:
+def finish(process: subprocess.Popen, log: Path, timeout: float = RUN_TIMEOUT_S) -> int:
+    """The run's exit code; a run still going after ``timeout`` is killed and the test fails with
+    the end of its log (where it hung)."""
     try:
         return process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-        pytest.fail(f"{process.args} did not finish in {timeout} s.")
+        pytest.fail(f"{process.args} did not finish in {timeout} s:\n{log_tail(log)}")
+
+
+def log_tail(log: Path, lines: int = 60) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 def table_state(spark, project: Path) -> dict[str, tuple[int, list[tuple]]]:
@@ -257,7 +265,10 @@ def test_two_ingestion_runs_at_once_lose_and_duplicate_nothing(
     project = light_project(project_copy, sample_data)  # empty table paths: the first-run race
     first = start_run(project, "ingestion", "first")
     second = start_run(project, "ingestion", "second")
-    outcomes = {"first": finish(first), "second": finish(second)}
+    outcomes = {
+        name: finish(process, project / f"{name}.log")
+        for name, process in (("first", first), ("second", second))
+    }
     logs = {name: (project / f"{name}.log").read_text() for name in outcomes}
     assert 0 in outcomes.values(), f"both concurrent runs failed:\n{logs}"
     for name, rc in outcomes.items():
@@ -316,7 +327,7 @@ def wait_for(log: Path, marker: str, process: subprocess.Popen, timeout: float) 
         if log.is_file() and marker in log.read_text(errors="replace"):
             return
         time.sleep(0.1)
-    pytest.fail(f"{process.args} ended or timed out before logging {marker!r}:\n{log.read_text()}")
+    pytest.fail(f"{process.args} ended or timed out before logging {marker!r}:\n{log_tail(log)}")
 
 
 # Where a run is killed (plus a random part of a second): while the file stream records new files,
