@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,4 +81,51 @@ def test_cli_refuses_bad_values(
     error = capsys.readouterr().err
     assert f"argument {option}: " in error
     assert message in error
+    assert not any(tmp_path.iterdir())
+
+
+def test_inference_only_replaces_just_the_batch_and_shifted_draws_another_distribution(
+    tmp_path: Path,
+) -> None:
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    from keras_lakehouse.sample_data.inference import INFERENCE_BAD_TEXT_IDS
+    from keras_lakehouse.sample_data.sentences import NEUTRAL_WORDS, TOPICAL_WORDS
+
+    raw = tmp_path / "raw"
+    images = raw / "inference/images"
+    texts = raw / "inference/texts/new_texts.csv"
+    assert main(["--output", str(raw), "--inference-only"]) == 0
+    assert not (raw / "images").exists()  # only the inference batch is written
+    normal = {path.name: path.read_bytes() for path in images.iterdir()}
+    normal_texts = texts.read_text()
+    assert main(["--output", str(raw), "--inference-only", "--shifted"]) == 0
+    shifted = {path.name: path.read_bytes() for path in images.iterdir()}
+    assert shifted.keys() == normal.keys()  # same files and labels, other contents
+
+    def brightness(content: bytes) -> float:
+        with Image.open(io.BytesIO(content)) as image:
+            return float(np.asarray(image.convert("RGB")).mean())
+
+    good = [name for name in normal if name != "new_corrupt.png"]
+    assert all(brightness(shifted[name]) < 0.5 * brightness(normal[name]) for name in good)
+    known = {word for words in TOPICAL_WORDS.values() for word in words} | set(NEUTRAL_WORDS)
+    rows = [
+        row
+        for row in csv.DictReader(io.StringIO(texts.read_text()))
+        if row["id"] not in INFERENCE_BAD_TEXT_IDS
+    ]
+    words = {word.strip('.,!"').lower() for row in rows for word in row["text"].split()}
+    assert words
+    assert not words & known
+    assert texts.read_text() != normal_texts
+    assert main(["--output", str(raw), "--inference-only"]) == 0  # and back, byte for byte
+    assert {path.name: path.read_bytes() for path in images.iterdir()} == normal
+
+
+def test_shifted_without_inference_only_is_refused(tmp_path: Path) -> None:
+    assert main(["--output", str(tmp_path), "--shifted"]) == 2
     assert not any(tmp_path.iterdir())

@@ -1,7 +1,8 @@
 """``python -m keras_lakehouse.sample_data``: the command line of ``generate``.
 
 Usage: ``python -m keras_lakehouse.sample_data [--output data/01_raw] [--scale N] [--seed 42]
-[--images-per-label N] [--texts-per-label N] [--if-empty]``.
+[--images-per-label N] [--texts-per-label N] [--if-empty]``, or, to replace only the inference
+batch: ``python -m keras_lakehouse.sample_data --inference-only [--shifted] [--seed N]``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from keras_lakehouse.sample_data.generator import (
     check_scale,
     check_texts_per_label,
     generate,
+    generate_inference,
     has_files,
 )
 from keras_lakehouse.sample_data.images import IMAGES_PER_LABEL
@@ -38,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     args = _parser().parse_args(argv)
+    if args.inference_only:
+        generate_inference(args.output, seed=args.seed, shifted=args.shifted)
+        return 0
+    if args.shifted:
+        logger.error("--shifted applies to the inference batch only: add --inference-only.")
+        return 2
     if args.if_empty and has_files(args.output):
         logger.info("%s already holds files: skipping sample data generation.", args.output)
         return 0
@@ -97,5 +105,16 @@ def _parser() -> argparse.ArgumentParser:
         "--if-empty",
         action="store_true",
         help="do nothing when the output folder already holds files (.gitkeep aside)",
+    )
+    parser.add_argument(
+        "--inference-only",
+        action="store_true",
+        help="replace only the inference batch (output/inference); labelled data stays",
+    )
+    parser.add_argument(
+        "--shifted",
+        action="store_true",
+        help="with --inference-only: a batch from another distribution, for monitoring to flag "
+        "(darker, turned images; texts of unknown words)",
     )
     return parser

@@ -182,3 +182,24 @@ def _check_count(name: str, count: object, minimum: int, reason: str) -> None:
 
 def _is_integer(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def generate_inference(
+    output: Path | str, *, seed: int = DEFAULT_SEED, shifted: bool = False
+) -> tuple[int, int]:
+    """Replace only the inference batch under ``output/inference`` (the labelled data stays).
+
+    Args:
+        output: The raw data folder, e.g. ``data/01_raw``.
+        seed: Seed of every random choice.
+        shifted: Write the shifted batch monitoring must flag (``inference.write_inference``).
+
+    Returns:
+        The numbers of good images and texts written.
+    """
+    folder = Path(output) / INFERENCE_DIR
+    shutil.rmtree(folder, ignore_errors=True)
+    written = write_inference(folder, seed=seed, shifted=shifted)
+    kind = "shifted" if shifted else "in-distribution"
+    logger.info("Wrote a %s inference batch under %s: %d images, %d texts", kind, folder, *written)
+    return written
