@@ -227,3 +227,74 @@ def test_predict_command_scores_one_item_or_says_why_not(trained_project, capsys
     assert "new_corrupt.png: truncated" in capsys.readouterr().err
     assert main(["--project", str(project), str(images / "missing.png")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+# ---- monitoring (inside the inference run) ------------------------------------------------
+DRIFTED_IMAGE_FEATURES = {
+    f"{kind}_{channel}" for kind in ("brightness", "contrast") for channel in "rgb"
+}
+
+
+def monitoring_rows(spark: SparkSession, project: Path, run_id: str) -> pd.DataFrame:
+    drift = delta(spark, project, "07_model_output/monitoring_drift")
+    return drift.filter(F.col("run_id") == run_id).toPandas()
+
+
+def test_inference_monitors_the_batch_and_flags_no_drift_on_the_training_distribution(
+    spark, inference_run
+) -> None:
+    project = inference_run
+    folder = project / "data/08_reporting/monitoring"
+    verdict = json.loads((folder / "verdict.json").read_text())
+    assert verdict["failed"] == [], verdict
+    assert verdict["warned"] == [], verdict
+    rows = monitoring_rows(spark, project, verdict["run_id"])
+    drift = rows[rows["statistic"] == "js_distance"]
+    # Every feature of both modalities was judged against the version's training profile.
+    assert set(drift["status"]) == {"ok"}, drift[["metric", "value", "status"]]
+    assert {"brightness_r", "format", "confidence", "predicted_label"} <= set(
+        drift[drift["modality"] == "image"]["metric"]
+    )
+    assert {"oov_rate", "tokens", "letters"} <= set(drift[drift["modality"] == "text"]["metric"])
+    quality = rows[rows["statistic"].isin(["accuracy", "macro_f1"])]
+    assert set(quality["labelled_rows"]) == {24}  # expected.csv: 24 images, 24 texts
+    profiles = delta(spark, project, "07_model_output/monitoring_profiles").toPandas()
+    assert set(profiles["scope"]) == {"training", "inference"}
+    inference = profiles[(profiles["scope"] == "inference") & (profiles["feature"] == "width")]
+    assert inference["count"].sum() == 24  # the accepted images
+    for name in ("image_drift.png", "text_drift.png", "quality.png"):
+        assert (folder / name).stat().st_size > 10_000, name
+    page = (folder / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3
+    artifacts = {
+        a.path for a in mlflow.MlflowClient().list_artifacts(verdict["run_id"], "monitoring")
+    }
+    assert "monitoring/report.html" in artifacts
+
+
+def test_a_shifted_batch_fails_the_run_after_the_report_names_the_drifted_features(
+    spark, inference_run, run_kedro
+) -> None:
+    """Last in the module: it replaces the project's inference batch, and puts it back."""
+    from keras_lakehouse.sample_data.generator import generate_inference
+
+    project = inference_run
+    raw = project / "data/01_raw"
+    generate_inference(raw, shifted=True)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(project)
+            with pytest.raises(Exception, match="Monitoring failed") as failure:
+                run_kedro(project, pipeline_names=["inference"])
+    finally:
+        generate_inference(raw)
+    verdict = json.loads((project / "data/08_reporting/monitoring/verdict.json").read_text())
+    rows = monitoring_rows(spark, project, verdict["run_id"])
+    failed = rows[rows["status"] == "fail"]
+    image = set(failed[failed["modality"] == "image"]["metric"])
+    assert image >= DRIFTED_IMAGE_FEATURES, rows[["metric", "value", "status"]]
+    assert "oov_rate" in set(failed[failed["modality"] == "text"]["metric"])
+    # What did not change is not flagged: the images' size and format.
+    unchanged = rows[rows["metric"].isin(["width", "height", "format"])]
+    assert set(unchanged["status"]) == {"ok"}, unchanged
+    assert "brightness_r" in str(failure.value)

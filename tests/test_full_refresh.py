@@ -68,7 +68,7 @@ def test_a_normal_run_and_other_pipelines_are_left_alone(monkeypatch) -> None:
 
 @pytest.mark.parametrize("value", ["yes please", 3])
 def test_full_refresh_must_be_a_boolean(value) -> None:
-    from keras_lakehouse.params import validate_parameters
+    from keras_lakehouse.params_validation import validate_parameters
 
     loader = OmegaConfigLoader(
         conf_source=str(PROJECT_ROOT / "conf"),

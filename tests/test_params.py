@@ -20,7 +20,7 @@ from kedro.validation import ParameterValidationError, TypeExtractor
 from pydantic import BaseModel
 
 from keras_lakehouse.hooks import ParameterValidationHooks
-from keras_lakehouse.params import validate_parameters
+from keras_lakehouse.params_validation import validate_parameters
 from keras_lakehouse.settings import CONFIG_LOADER_ARGS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -42,7 +42,14 @@ def test_inference_is_separate_and_needs_only_new_files_and_the_registry(registr
         "params:ingestion.texts",
         "params:serving",
         "params:inference",
+        # monitoring, inside the inference run: labels as they arrive, the drift table so far
+        "params:monitoring",
+        "monitoring_labels",
+        "monitoring_drift_known",
     }
+    order = [node.name for node in inference.nodes]
+    assert order[-1] == "check_monitoring"  # after the tables and the report are written
+    assert order.index("collect_predictions") < order.index("measure_live_quality")
 
 
 def test_nodes_that_use_mlflow_are_tagged_for_the_tracking_hook(registry: dict) -> None:
@@ -63,6 +70,11 @@ def test_nodes_that_use_mlflow_are_tagged_for_the_tracking_hook(registry: dict) 
         "text.register_lstm",
         "image.score_images",
         "text.score_texts",
+        "image.profile_cnn_training",
+        "text.profile_lstm_training",
+        "image.monitor_images",
+        "text.monitor_texts",
+        "record_monitoring",
     }
 
 
@@ -80,6 +92,7 @@ def test_each_modality_runs_alone(registry: dict) -> None:
         "text.fit_vocabulary",
         "text.vectorize_texts",
         "text.train_lstm",
+        "text.profile_lstm_training",
         "text.evaluate_lstm",
         "text.register_lstm",
     }

@@ -149,6 +149,21 @@ def test_inference_counts_are_listed_as_they_come() -> None:
     assert lines[1:] == ["  Inference     images: scored 23, quarantine_by_reason (truncated 1)"]
 
 
+def test_monitoring_counts_statuses_and_names_what_warned() -> None:
+    verdict = {
+        "run_id": "abc",
+        "statuses": {"ok": 25, "warn": 1, "not_judged": 1},
+        "warned": ["keras_lakehouse_cnn v2 format js_distance 0.412 (threshold 0.35)"],
+        "failed": [],
+    }
+    lines = summary_lines({"monitoring_verdict": verdict})
+
+    assert lines[1:] == [
+        "  Monitoring    25 ok, 1 warn, 1 not_judged (MLflow run abc)",
+        "                warn: keras_lakehouse_cnn v2 format js_distance 0.412 (threshold 0.35)",
+    ]
+
+
 def _pipeline(*outputs: str) -> Pipeline:
     return Pipeline([Node(lambda: [1] * len(outputs), inputs=None, outputs=list(outputs))])
 

@@ -12,7 +12,7 @@ from typing import Any
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 
-from keras_lakehouse.params import validate_parameters
+from keras_lakehouse.params_validation import validate_parameters
 from keras_lakehouse.platform.env_settings import check_unity_catalog
 from keras_lakehouse.platform.spark import get_or_create_spark
 from keras_lakehouse.platform.tracking import configure_tracking

@@ -1,5 +1,5 @@
 """Typed parameter models. A hook checks the raw merged parameters at start-up
-(``validate_parameters``, one model per section in ``SECTION_MODELS``), naming any invalid value.
+(``params_validation.validate_parameters``, one model per section), naming any invalid value.
 A node input ``params:<path>`` annotated with a model here receives an instance built by Kedro
 (``kedro.validation``). Typed inputs never nest (``params:a`` and ``params:a.b`` both typed make
 Kedro fail): each node takes the narrowest section it needs."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 KNOWN_IMAGE_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"})
 
@@ -240,60 +240,44 @@ class InferenceParams(StrictModel):
     text_model: str = Field(min_length=1)
 
 
-SECTION_MODELS: dict[str, type[BaseModel]] = {
-    "training": TrainingParams,
-    "ingestion": IngestionParams,
-    "preprocessing": PreprocessingParams,
-    "evaluation": EvaluationParams,
-    "serving": ServingParams,
-    "inference": InferenceParams,
-    "images_bronze_suite": SuiteParams,
-    "texts_bronze_suite": SuiteParams,
-}
+class Limits(StrictModel):
+    """Where a monitored value starts to warn and to fail the run."""
+
+    warn: float = Field(ge=0)
+    fail: float = Field(ge=0)
 
 
-def validate_parameters(parameters: Mapping[str, Any]) -> None:
-    """Validate every known section present in ``parameters``, then the checks across sections.
+class QualityLimits(StrictModel):
+    """Live quality floors (smaller is worse): ``warn`` above ``fail``."""
 
-    Args:
-        parameters: The raw merged project parameters (``config_loader["parameters"]``, runtime
-            ``--params`` included).
+    accuracy: Limits
+    macro_f1: Limits
 
-    Raises:
-        ValueError: Naming each invalid parameter, the value received and what is allowed.
-    """
-    problems: list[str] = []
-    for section, model in SECTION_MODELS.items():
-        if section not in parameters:
-            continue
-        try:
-            model.model_validate(parameters[section])
-        except ValidationError as error:
-            problems.extend(_describe(section, error))
-    problems.extend(_cross_section_problems(parameters))
-    if problems:
-        raise ValueError("Invalid parameters:\n  " + "\n  ".join(problems))
+    @model_validator(mode="after")
+    def _floors_in_order(self) -> QualityLimits:
+        for name in ("accuracy", "macro_f1"):
+            limits = getattr(self, name)
+            if not limits.fail <= limits.warn <= 1:
+                raise ValueError(f"{name}: expected fail <= warn <= 1. Received: {limits}")
+        return self
 
 
-def _cross_section_problems(parameters: Mapping[str, Any]) -> list[str]:
-    """Checks that span sections: the CNN's pooling depth against the image size."""
-    try:
-        size = parameters["preprocessing"]["images"]["image_size"]
-        filters = parameters["training"]["cnn"]["filters"]
-    except (KeyError, TypeError):
-        return []
-    if isinstance(size, int) and isinstance(filters, list) and size < 2 ** len(filters):
-        return [
-            f"preprocessing.images.image_size: too small for {len(filters)} pooling blocks "
-            f"(training.cnn.filters={filters}); at least {2 ** len(filters)} is needed. "
-            f"Received: {size}"
-        ]
-    return []
+class MonitoringParams(StrictModel):
+    """Drift (Jensen–Shannon distance), quarantine rate and live quality thresholds."""
 
+    min_rows: int = Field(ge=1)  # fewer rows in a run: its drift is reported, not judged
+    min_rows_per_bin: int = Field(ge=1)  # small batches are compared over fewer, merged bins
+    min_labelled_rows: int = Field(ge=1)
+    drift: Limits
+    features: dict[str, Limits] = {}  # per-feature overrides of `drift`
+    quarantine_rate: Limits
+    quality: QualityLimits
 
-def _describe(section: str, error: ValidationError) -> list[str]:
-    lines = []
-    for item in error.errors():
-        where = ".".join([section, *(str(part) for part in item["loc"])])
-        lines.append(f"{where}: {item['msg']}. Received: {item.get('input')!r}")
-    return lines
+    @model_validator(mode="after")
+    def _ceilings_in_order(self) -> MonitoringParams:
+        ceilings = {"drift": self.drift, "quarantine_rate": self.quarantine_rate}
+        ceilings |= {f"features.{name}": limits for name, limits in self.features.items()}
+        for name, limits in ceilings.items():
+            if not limits.warn <= limits.fail <= 1:
+                raise ValueError(f"{name}: expected warn <= fail <= 1. Received: {limits}")
+        return self

@@ -24,18 +24,21 @@ INGESTION_COUNTS = {"images": "images_ingestion_counts", "texts": "texts_ingesti
 QUALITY_TABLES = ("images_bronze", "texts_bronze")  # <table>_quality_gate, _quality_report
 MODELS = ("cnn", "lstm")  # <model>_training_metrics, _evaluation, _registration
 INFERENCE_SUMMARY = "inference_summary"
+MONITORING_VERDICT = "monitoring_verdict"
 REPORT_DATASETS = (
     *INGESTION_COUNTS.values(),
     *(f"{table}_quality_{kind}" for table in QUALITY_TABLES for kind in ("gate", "report")),
     *(f"{model}_{kind}" for model in MODELS for kind in ("training_metrics", "evaluation")),
     *(f"{model}_registration" for model in MODELS),
     INFERENCE_SUMMARY,
+    MONITORING_VERDICT,
 )
 # What a person opens, listed by path: the data-quality pages, the evaluation plots and notes.
 PAGE_DATASETS = (
     *(f"{table}_quality_page" for table in QUALITY_TABLES),
     *(f"{model}_evaluation_plots" for model in MODELS),
     "lstm_confidently_wrong",
+    "monitoring_report",
 )
 NOT_PRODUCED = "not produced by this run"
 LABEL_WIDTH = 14
@@ -65,6 +68,7 @@ def summary_lines(
         ("Test metrics", _metrics(reports)),
         ("Registry", _registry(reports)),
         ("Inference", _inference(reports)),
+        ("Monitoring", _monitoring(reports)),
         ("Reports", _reports_folder(files or {})),
         ("Full log", [log_file] if log_file else []),
     ]
@@ -179,6 +183,20 @@ def _inference(reports: Mapping[str, Any]) -> list[str]:
     if not isinstance(summary, Mapping):
         return [_entry(summary, str)]
     return [f"{modality}: {_pairs(counts)}" for modality, counts in summary.items()]
+
+
+def _monitoring(reports: Mapping[str, Any]) -> list[str]:
+    """The count of each status, then each value that warned (a failure fails the run)."""
+    if MONITORING_VERDICT not in reports:
+        return []
+    verdict = reports[MONITORING_VERDICT]
+    if not isinstance(verdict, Mapping):
+        return [_entry(verdict, str)]
+    statuses = ", ".join(f"{count} {status}" for status, count in verdict["statuses"].items())
+    return [
+        f"{statuses} (MLflow run {verdict['run_id']})",
+        *(f"warn: {w}" for w in verdict["warned"]),
+    ]
 
 
 def _pairs(values: Any) -> str:

@@ -28,8 +28,8 @@ from keras_lakehouse.params import (
     ImagePreprocessingParams,
     SplitParams,
     TextPreprocessingParams,
-    validate_parameters,
 )
+from keras_lakehouse.params_validation import validate_parameters
 from keras_lakehouse.pipelines.preprocessing import nodes, silver, splits
 from keras_lakehouse.settings import CONFIG_LOADER_ARGS
 

@@ -93,9 +93,10 @@ def score_images(
     """
     model = _champion(serving, inference.image_model)
     frame = images.select("key", "path", F.col("content").alias(IMAGE_COLUMN))
-    return score(
+    scored = score(
         frame, model, modality="image", key="key", source="path", input_column=IMAGE_COLUMN
     )
+    return _scored_once(scored)
 
 
 def score_texts(texts: DataFrame, serving: ServingParams, inference: InferenceParams) -> DataFrame:
@@ -115,9 +116,17 @@ def score_texts(texts: DataFrame, serving: ServingParams, inference: InferencePa
         F.concat_ws(":", "source", F.col("line").cast("string")).alias("source"),
         TEXT_COLUMN,
     )
-    return score(
+    scored = score(
         frame, model, modality="text", key="key", source="source", input_column=TEXT_COLUMN
     )
+    return _scored_once(scored)
+
+
+def _scored_once(scored: DataFrame) -> DataFrame:
+    """The prediction rows, computed now and kept by Spark (``localCheckpoint``): the MERGE into
+    ``predictions`` and monitoring both read them, and scoring twice would run the model twice.
+    Prediction rows are small (no input content)."""
+    return scored.localCheckpoint(eager=True)
 
 
 def _champion(serving: ServingParams, name: str) -> ModelVersion:

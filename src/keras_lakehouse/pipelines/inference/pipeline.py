@@ -1,7 +1,9 @@
-"""Inference: score new raw images and texts with the champion models (not in the default run)."""
+"""Inference: score new raw images and texts with the champion models, then monitor the run
+(``monitoring``); not in the default run."""
 
 from kedro.pipeline import Node, Pipeline
 
+from keras_lakehouse.pipelines.inference.monitoring import monitoring_pipeline
 from keras_lakehouse.pipelines.inference.nodes import (
     check_images_to_score,
     check_texts_to_score,
@@ -12,8 +14,8 @@ from keras_lakehouse.pipelines.inference.nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Check → score per modality, then one MERGE into ``predictions``."""
-    return Pipeline(
+    """Check → score per modality, one MERGE into ``predictions``, then monitoring."""
+    scoring = Pipeline(
         [
             Node(
                 check_images_to_score,
@@ -62,3 +64,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
+    return scoring + monitoring_pipeline()
