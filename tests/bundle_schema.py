@@ -2,19 +2,25 @@
 
 Each resource of a target's view of the bundle is loaded into the typed model of the
 ``databricks-bundles`` package (the classes the Databricks CLI's Python support is generated
-from): ``Job``, ``Schema``, ``Volume``, ``RegisteredModel``, ``MlflowExperiment``. Their
-``from_dict`` rejects a field the model does not have (``Unexpected field 'spark_versoin' for
-class ClusterSpec``), a value outside an enum and a missing required field, so a typo fails here
-rather than at deploy time.
+from): ``Job``, ``Schema``, ``Volume``, ``RegisteredModel``, ``MlflowExperiment``,
+``QualityMonitor``. Their ``from_dict`` rejects a field the model does not have (``Unexpected field
+'spark_versoin' for class ClusterSpec``), a value outside an enum and a missing required field, so
+a typo fails here rather than at deploy time.
 
-A target's view is built the way the CLI builds it, as far as these resources need:
+``load_bundle`` reads databricks.yml with the files its ``include`` names merged in (and, for an
+opt-in file, the files a test names), as the CLI merges them. A target's view is built the way the
+CLI builds it, as far as these resources need:
 
 - the target's overrides merged in (maps recursively, lists concatenated; job clusters, tasks and
   parameters by key; grants by principal);
 - ``${var.*}``, ``${bundle.*}`` and ``${workspace.*}`` resolved, a whole-string reference keeping
   the variable's type (``num_workers: ${var.gpu_workers}`` stays an int);
-- development mode's name prefixes (``[dev <user>] `` and ``dev_<user>_``);
-- the target's ``run_as`` and top-level ``permissions`` copied onto the resources that take them;
+- development mode's name prefixes (``[dev <user>] `` and ``dev_<user>_``) and its paused
+  triggers: a quality monitor's schedule is dropped (monitors cannot be paused) unless it says
+  ``pause_status: UNPAUSED``;
+- the target's ``run_as`` and top-level ``permissions`` copied onto the resources that take them,
+  and the CLI's refusal of a ``run_as`` other than the deploying identity when the bundle declares
+  a resource whose API has no run_as (quality monitors);
 - ``${resources.<type>.<key>.<field>}`` resolved from the resulting resources.
 
 The sections the typed packages do not model (``bundle``, ``variables``, ``targets``,
@@ -27,11 +33,14 @@ from __future__ import annotations
 import copy
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
+import yaml
 from databricks.bundles.experiments import MlflowExperiment
 from databricks.bundles.jobs import Job
+from databricks.bundles.quality_monitors import QualityMonitor
 from databricks.bundles.registered_models import RegisteredModel
 from databricks.bundles.schemas import Schema
 from databricks.bundles.volumes import Volume
@@ -42,7 +51,11 @@ RESOURCE_MODELS: dict[str, type] = {
     "volumes": Volume,
     "registered_models": RegisteredModel,
     "experiments": MlflowExperiment,
+    "quality_monitors": QualityMonitor,
 }
+# Resource types the CLI refuses when run_as is not the deploying identity (their APIs have no
+# run_as): bundle/config/mutator/resourcemutator/run_as.go.
+NO_RUN_AS = ("quality_monitors",)
 
 
 def _names(text: str) -> set[str]:
@@ -100,6 +113,49 @@ class BundleSchemaError(ValueError):
     """databricks.yml does not fit the published bundle model; the message names the path."""
 
 
+CONFIG_SUFFIXES = (".yml", ".yaml", ".json")
+# The identity that deploys a target unless a test names another.
+DEFAULT_USER = "someone@example.com"
+
+
+def load_bundle(path: Path, include: Iterable[str] = ()) -> dict:
+    """The bundle file at ``path`` with the configuration files its ``include`` names merged in,
+    and those of ``include`` after them (a file an uncommented ``include`` entry would add).
+
+    As the CLI's ProcessRootIncludes: paths relative to the bundle root, globs expanded (a pattern
+    that matches nothing is fine, a plain path that matches nothing is not), only YAML or JSON
+    files, each file once; a file's mappings merged in recursively, and a resource that two files
+    declare is an error."""
+    root = path.parent
+    bundle = yaml.safe_load(path.read_text())
+    seen = {path.name}
+    for entry in [*bundle.get("include", []), *include]:
+        if Path(entry).is_absolute():
+            raise BundleSchemaError(f"include: {entry}: includes must be relative paths")
+        matches = sorted(root.glob(entry))
+        if not matches and not any(char in entry for char in "*?["):
+            raise BundleSchemaError(f"include: {entry} does not match any files")
+        for match in matches:
+            relative = str(match.relative_to(root))
+            if relative in seen:
+                continue
+            seen.add(relative)
+            if match.suffix not in CONFIG_SUFFIXES:
+                raise BundleSchemaError(f"include: {relative} is not a YAML or JSON file")
+            _include(bundle, yaml.safe_load(match.read_text()) or {}, relative)
+    return bundle
+
+
+def _include(bundle: dict, included: dict, name: str) -> None:
+    for kind, resources in (included.get("resources") or {}).items():
+        present = (bundle.get("resources") or {}).get(kind) or {}
+        twice = sorted(set(present) & set(resources or {}))
+        if twice:
+            raise BundleSchemaError(f"{name}: resources.{kind} {twice} are declared twice")
+    for key, value in included.items():
+        bundle[key] = _merge(bundle[key], value) if key in bundle else value
+
+
 def check_sections(bundle: dict) -> None:
     """Raise if a section the typed packages do not model has a key the CLI does not know."""
     _keys("", bundle, "root")
@@ -145,7 +201,7 @@ def target_view(
     bundle: dict,
     target: str,
     variables: dict[str, Any] | None = None,
-    user: str = "someone@example.com",
+    user: str = DEFAULT_USER,
 ) -> dict:
     """The bundle as the CLI sees it for ``target``, references resolved (see the module doc).
 
@@ -186,6 +242,8 @@ def target_view(
     view = _resolve(view, context, "", skip=("resources",))
     if mode == "development":
         _prefix_names(view["resources"], f"[dev {short_name}] ")
+    _pause_triggers(view, mode)
+    _check_run_as(view, user)
     _apply_run_as_and_permissions(view)
     context["resources"] = view["resources"]
     # A reference to a field the resource lacks stays as written: validate_resources names the
@@ -308,6 +366,34 @@ def _prefix_names(resources: dict, prefix: str) -> None:
             experiment["name"] = posixpath.join(folder, prefix + base) if folder else prefix + base
 
 
+def _pause_triggers(view: dict, mode: str | None) -> None:
+    """Development mode pauses triggers (``presets.trigger_pause_status`` defaults to PAUSED
+    there); monitors cannot be paused, so the CLI drops their schedule unless it is explicitly
+    UNPAUSED (bundle/config/mutator/resourcemutator/apply_presets.go)."""
+    default = "PAUSED" if mode == "development" else None
+    if (view.get("presets") or {}).get("trigger_pause_status", default) != "PAUSED":
+        return
+    for monitor in ((view.get("resources") or {}).get("quality_monitors") or {}).values():
+        schedule = monitor.get("schedule")
+        if schedule is not None and schedule.get("pause_status") != "UNPAUSED":
+            del monitor["schedule"]
+
+
+def _check_run_as(view: dict, user: str) -> None:
+    """What `bundle validate` reports when run_as names another identity than the deploying one
+    and the bundle declares a resource whose API cannot run as someone else."""
+    run_as = view.get("run_as") or {}
+    identity = run_as.get("service_principal_name") or run_as.get("user_name")
+    if not identity or identity == user:
+        return
+    for kind in NO_RUN_AS:
+        if (view.get("resources") or {}).get(kind):
+            raise BundleSchemaError(
+                f"{kind} do not support a setting a run_as user that is different from the "
+                f"owner. Current identity: {user}. Run as identity: {identity}."
+            )
+
+
 def _apply_run_as_and_permissions(view: dict) -> None:
     resources = view.get("resources", {})
     if view.get("run_as"):
@@ -390,13 +476,22 @@ def _missing_paths(given: Any, loaded: Any, path: str = "") -> list[str]:
 
 
 def validate_bundle(
-    bundle: dict, variables: dict[str, dict[str, Any]] | None = None
+    bundle: dict,
+    variables: dict[str, dict[str, Any]] | None = None,
+    users: dict[str, str] | None = None,
 ) -> dict[str, dict]:
     """check_sections, then every target's view through validate_resources; ``variables`` maps a
-    target to its ``--var`` values."""
+    target to its ``--var`` values, ``users`` to the identity that deploys it."""
     check_sections(bundle)
     return {
-        target: validate_resources(target_view(bundle, target, (variables or {}).get(target)))
+        target: validate_resources(
+            target_view(
+                bundle,
+                target,
+                (variables or {}).get(target),
+                (users or {}).get(target, DEFAULT_USER),
+            )
+        )
         for target in bundle.get("targets", {})
     }
 

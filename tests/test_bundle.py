@@ -2,12 +2,15 @@
 Databricks' published bundle model (databricks-bundles; a misspelt field fails), the bundle owns
 its schema, Volume, experiment and registered models with their grants, and against the project:
 the tasks run registered pipelines in the order their datasets require, every crossing dataset is
-persisted, and the entry point exists in the built wheel. (`databricks bundle validate` needs a
+persisted, and the entry point exists in the built wheel. The opt-in Lakehouse Monitoring monitor
+(resources/monitoring.yml) fits the model too, in every target, and profiles the predictions table
+through the columns the inference pipeline writes. (`databricks bundle validate` needs a
 workspace.)"""
 
 from __future__ import annotations
 
 import configparser
+import copy
 import importlib.util
 import re
 import sys
@@ -34,7 +37,11 @@ BundleSchemaError = bundle_schema.BundleSchemaError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "keras_lakehouse"
-BUNDLE = yaml.safe_load((PROJECT_ROOT / "databricks.yml").read_text())
+BUNDLE = bundle_schema.load_bundle(PROJECT_ROOT / "databricks.yml")
+# The Lakehouse Monitoring monitor of the predictions table: opt-in (databricks.yml's commented
+# `include`), validated here as if it were included.
+MONITORING_FILE = "resources/monitoring.yml"
+MONITORED = bundle_schema.load_bundle(PROJECT_ROOT / "databricks.yml", include=[MONITORING_FILE])
 VARIABLES = {name: spec.get("default") for name, spec in BUNDLE.get("variables", {}).items()}
 JOBS = BUNDLE["resources"]["jobs"]
 TRAINING_JOB, INFERENCE_JOB = "keras_lakehouse", "keras_lakehouse_inference"
@@ -44,6 +51,9 @@ GPU_CLUSTER, GPU_MULTI_NODE, CPU_CLUSTER = "gpu_single_node", "gpu_multi_node", 
 # What `--var service_principal=...` gives prod (it has no default: prod must be told).
 PROD_VARS = {"service_principal": "00000000-0000-0000-0000-000000000000"}
 TARGET_VARS = {"prod": PROD_VARS}
+# Who deploys a target: prod from CI as the principal it runs as (the only identity that may deploy
+# a monitor there), dev as the developer.
+TARGET_USERS = {"prod": PROD_VARS["service_principal"]}
 TELEMETRY_OFF = {
     "KEDRO_DISABLE_TELEMETRY": "1",
     "DO_NOT_TRACK": "1",
@@ -52,9 +62,11 @@ TELEMETRY_OFF = {
 }
 
 
-def view(target: str) -> dict:
-    """The bundle as the CLI resolves it for a target (tests/bundle_schema.py)."""
-    return bundle_schema.target_view(BUNDLE, target, TARGET_VARS.get(target))
+def view(target: str, bundle: dict = BUNDLE) -> dict:
+    """The bundle as the CLI resolves it for a target (tests/bundle_schema.py), deployed by
+    TARGET_USERS."""
+    user = TARGET_USERS.get(target, bundle_schema.DEFAULT_USER)
+    return bundle_schema.target_view(bundle, target, TARGET_VARS.get(target), user)
 
 
 def resolve(value: object) -> object:
@@ -262,7 +274,7 @@ def test_every_cluster_exports_the_variables_conf_databricks_reads(target: str) 
 def test_job_parameters_are_valid_kedro_runtime_params(job: str) -> None:
     from kedro.config import OmegaConfigLoader
 
-    from keras_lakehouse.params import validate_parameters
+    from keras_lakehouse.params_validation import validate_parameters
     from keras_lakehouse.settings import CONFIG_LOADER_ARGS
 
     defaults = {p["name"]: str(p["default"]) for p in JOBS[job].get("parameters", [])}
@@ -341,7 +353,7 @@ TYPOS = [
 def test_a_misspelt_field_fails_validation(where: str, old: str, new: str) -> None:
     broken = bundle_schema.mutated(BUNDLE, where, bundle_schema.rename_key(old, new))
     with pytest.raises(BundleSchemaError, match=re.escape(f"'{new}'")):
-        bundle_schema.validate_bundle(broken, TARGET_VARS)
+        bundle_schema.validate_bundle(broken, TARGET_VARS, TARGET_USERS)
 
 
 # (where, wrong value, what the error names): values outside the model's types and enums.
@@ -369,7 +381,7 @@ def test_a_wrong_value_fails_validation(where: str, value: str, named: str) -> N
 
     broken = bundle_schema.mutated(BUNDLE, where, change)
     with pytest.raises(BundleSchemaError, match=re.escape(named)):
-        bundle_schema.validate_bundle(broken, TARGET_VARS)
+        bundle_schema.validate_bundle(broken, TARGET_VARS, TARGET_USERS)
 
 
 def test_prod_runs_as_the_service_principal_it_is_given_and_has_no_default() -> None:
@@ -516,6 +528,137 @@ def test_training_cluster_is_single_node_unless_multi_worker_is_chosen() -> None
     assert {tasks[k]["job_cluster_key"] for k in tasks if k != "training"} == {CPU_CLUSTER}
     # The training job's strategy parameter is what the multi-worker path reads.
     assert {p["name"] for p in JOBS[TRAINING_JOB]["parameters"]} >= {"strategy"}
+
+
+# --- Lakehouse Monitoring: the opt-in monitor of the predictions table ---------------------------
+# Granularities the monitoring API accepts (databricks-sdk's MonitorInferenceLog.granularities).
+GRANULARITIES = re.compile(r"5 minutes|30 minutes|1 hour|1 day|[1-4] weeks?|1 month|1 year")
+
+
+def test_databricks_yml_offers_the_monitoring_file_as_an_include() -> None:
+    """The opt-in is one edit: uncommenting the include databricks.yml shows (it stays commented
+    until the predictions table exists). The file adds the monitor and nothing else."""
+    text = (PROJECT_ROOT / "databricks.yml").read_text()
+    offered = re.search(r"^#? ?include:\n#? *- (\S+)$", text, re.M)
+    assert offered, "databricks.yml shows no include of the monitoring file"
+    assert offered.group(1) == MONITORING_FILE
+    included = yaml.safe_load((PROJECT_ROOT / MONITORING_FILE).read_text())
+    assert set(included) == {"resources"}
+    assert set(included["resources"]) == {"quality_monitors"}
+
+
+@pytest.mark.parametrize("target", list(BUNDLE["targets"]))
+def test_the_monitor_fits_the_published_bundle_model(target: str) -> None:
+    bundle_schema.check_sections(MONITORED)
+    loaded = bundle_schema.validate_resources(view(target, MONITORED))
+    (monitor,) = loaded["quality_monitors"].values()
+    assert set(loaded["jobs"]) == set(JOBS)
+    assert monitor.inference_log is not None
+
+
+@pytest.mark.parametrize("target", list(BUNDLE["targets"]))
+def test_the_monitor_profiles_the_predictions_table_the_inference_job_writes(target: str) -> None:
+    from keras_lakehouse.serving.scoring import _SCORED_SCHEMA, PREDICTIONS_COLUMNS
+
+    resources = view(target, MONITORED)["resources"]
+    (schema,) = resources["schemas"].values()
+    (monitor,) = resources["quality_monitors"].values()
+    catalog = yaml.safe_load((PROJECT_ROOT / "conf/databricks/catalog.yml").read_text())
+    predictions = catalog["predictions"]
+    assert predictions["type"] == "databricks.ManagedTableDataset"
+    # The table and schema the jobs write to in this target (their KL_CATALOG and KL_SCHEMA).
+    env = resources["jobs"][INFERENCE_JOB]["job_clusters"][0]["new_cluster"]["spark_env_vars"]
+    assert (env["KL_CATALOG"], env["KL_SCHEMA"]) == (schema["catalog_name"], schema["name"])
+    uc_schema = f"{schema['catalog_name']}.{schema['name']}"
+    assert monitor["table_name"] == f"{uc_schema}.{predictions['table']}"
+    assert monitor["output_schema_name"] == uc_schema
+    # The dashboard's files, inside this target's deployment folder.
+    root = view(target, MONITORED)["workspace"]["root_path"]
+    assert monitor["assets_dir"].startswith(f"{root}/")
+
+    log = monitor["inference_log"]
+    assert log["problem_type"] == "PROBLEM_TYPE_CLASSIFICATION"
+    assert (log["prediction_col"], log["model_id_col"], log["timestamp_col"]) == (
+        "predicted_label",
+        "model_version",
+        "scored_at",
+    )
+    assert log["prediction_proba_col"] == "probabilities"
+    assert "label_col" not in log, "predictions carry no ground truth"
+    used = {log[k] for k in ("prediction_col", "prediction_proba_col", "model_id_col")}
+    used |= {log["timestamp_col"], *monitor["slicing_exprs"]}
+    assert used <= set(PREDICTIONS_COLUMNS), used - set(PREDICTIONS_COLUMNS)
+    # The probabilities are the map<label, probability> the API asks for.
+    proba = _SCORED_SCHEMA[log["prediction_proba_col"]].dataType
+    assert proba.simpleString() == "map<string,double>"
+    # Versions repeat across models (cnn v1, lstm v1): a slice per model keeps them apart.
+    assert "model_name" in monitor["slicing_exprs"]
+    assert log["granularities"]
+    for granularity in log["granularities"]:
+        assert GRANULARITIES.fullmatch(granularity), granularity
+
+
+def test_the_monitor_refreshes_daily_in_prod_and_by_hand_in_dev() -> None:
+    """Development mode pauses triggers; a monitor cannot be paused, so the CLI drops its schedule
+    there (unless it says UNPAUSED, which this file does not)."""
+    (declared,) = MONITORED["resources"]["quality_monitors"].values()
+    assert "pause_status" not in declared["schedule"]
+    (prod,) = view("prod", MONITORED)["resources"]["quality_monitors"].values()
+    assert prod["schedule"] == declared["schedule"]
+    assert prod["schedule"]["timezone_id"] == "UTC"
+    (dev,) = view("dev", MONITORED)["resources"]["quality_monitors"].values()
+    assert "schedule" not in dev
+
+
+def test_prod_deploys_the_monitor_only_as_the_principal_it_runs_as() -> None:
+    """Monitors have no run_as: `bundle validate -t prod` refuses them unless the deploying
+    identity is prod's run_as service principal (CI). Without the monitor, anyone may validate."""
+    with pytest.raises(BundleSchemaError, match="quality_monitors do not support"):
+        bundle_schema.target_view(MONITORED, "prod", PROD_VARS)
+    unmonitored = copy.deepcopy(MONITORED)
+    del unmonitored["resources"]["quality_monitors"]
+    bundle_schema.target_view(unmonitored, "prod", PROD_VARS)
+    assert view("prod", MONITORED)["run_as"] == {
+        "service_principal_name": PROD_VARS["service_principal"]
+    }
+
+
+# (where in the monitor, old field, misspelling): each must turn validation red.
+MONITOR = f"resources.quality_monitors.{next(iter(MONITORED['resources']['quality_monitors']))}"
+MONITOR_TYPOS = [
+    (f"{MONITOR}.inference_log", "prediction_col", "prediction_column"),
+    (f"{MONITOR}.inference_log", "timestamp_col", "timestamp_column"),
+    (MONITOR, "output_schema_name", "output_schema"),
+    (f"{MONITOR}.schedule", "quartz_cron_expression", "cron"),
+]
+
+
+@pytest.mark.parametrize(
+    ("where", "old", "new"), MONITOR_TYPOS, ids=[f"{o}->{n}" for _, o, n in MONITOR_TYPOS]
+)
+def test_a_misspelt_monitor_field_fails_validation(where: str, old: str, new: str) -> None:
+    broken = bundle_schema.mutated(MONITORED, where, bundle_schema.rename_key(old, new))
+    with pytest.raises(BundleSchemaError, match=re.escape(f"'{new}'")):
+        # prod: dev drops the schedule before validation would see it.
+        bundle_schema.validate_resources(view("prod", broken))
+
+
+def test_a_wrong_problem_type_fails_validation() -> None:
+    def change(parent, last) -> None:
+        parent[last] = "classification"
+
+    broken = bundle_schema.mutated(MONITORED, f"{MONITOR}.inference_log.problem_type", change)
+    with pytest.raises(BundleSchemaError, match="classification"):
+        bundle_schema.validate_resources(view("prod", broken))
+
+
+def test_the_inference_job_creates_its_tables_with_a_change_data_feed() -> None:
+    """The monitor refreshes incrementally when the monitored table records a change data feed;
+    ManagedTableDataset sets no table properties, so the inference cluster's Spark session makes
+    it the default for the tables it creates (predictions among them)."""
+    for cluster in _clusters(INFERENCE_JOB).values():
+        conf = cluster.get("spark_conf", {})
+        assert conf.get("spark.databricks.delta.properties.defaults.enableChangeDataFeed") == "true"
 
 
 @pytest.mark.slow

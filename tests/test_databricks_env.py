@@ -20,7 +20,7 @@ from kedro.io import DataCatalog
 
 from keras_lakehouse import settings
 from keras_lakehouse.hooks import SparkHooks
-from keras_lakehouse.params import validate_parameters
+from keras_lakehouse.params_validation import validate_parameters
 from keras_lakehouse.platform.env_settings import (
     MissingSettingError,
     check_unity_catalog,
