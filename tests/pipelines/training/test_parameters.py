@@ -16,7 +16,7 @@ from kedro.framework.startup import bootstrap_project
 from kedro.validation import ParameterValidationError, ParameterValidator
 
 from keras_lakehouse.datasets.delta_snapshot import DeltaSnapshot
-from keras_lakehouse.params import ImagePreprocessingParams, TrainingParams
+from keras_lakehouse.params import ImageIngestionParams, ImagePreprocessingParams, TrainingParams
 from keras_lakehouse.pipelines.training import create_pipeline, nodes
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -24,6 +24,9 @@ PARAMETER_TYPES = {
     "params:training": TrainingParams,
     "params:preprocessing.images": ImagePreprocessingParams,
     "params:preprocessing.texts.sequence_length": int,
+    # the training profiles (monitoring)
+    "params:ingestion.images": ImageIngestionParams,
+    "params:preprocessing.images.image_size": int,
 }
 
 
