@@ -172,3 +172,32 @@ def test_a_version_keeps_the_serving_code_it_was_registered_with(lstm, tmp_path)
         expected.filter(like="prob_").to_numpy(),
     )
     pd.testing.assert_frame_equal(old.predict(frame), expected, check_exact=False)
+
+
+def test_loading_the_model_prints_no_type_hint_warning(lstm) -> None:
+    """MLflow warns, in every process that loads a PythonModel whose ``predict`` has no type hint
+    (each Spark worker of a scoring run), that hints are missing: the terminal's noise. In a fresh
+    process, since MLflow shows that warning once per process."""
+    import os
+    import subprocess
+
+    model, spec = lstm
+    mlflow.set_experiment("serving-tests")
+    with mlflow.start_run():
+        info = log_serving_model(model, spec, pd.DataFrame({"text": ["goal ball"]}))
+    code = (
+        "import sys, mlflow, pandas as pd\n"
+        "model = mlflow.pyfunc.load_model(sys.argv[1])\n"
+        "print(model.predict(pd.DataFrame({'text': ['goal']}))['label'][0])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", code, info.model_uri],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "default"},
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() in LABEL_MAP
+    assert "Add type hints" not in done.stderr, done.stderr[-3000:]

@@ -26,6 +26,7 @@ _CHUNK = 1 << 20
 # SHA-256 of every reviewed version of the code a registered model carries.
 REVIEWED_CODE: dict[str, str] = {
     "ce4dac6f219412ffa7a4679330200d6f860607f4e1efe6cbb3259c86364ef57e": "serving_model.py 2026-12",
+    "bb20d90690d7aa8bdaf12636aab98938e16f8a16eeeaa51157b416e430fd3537": "serving_model.py 2026-12b",
     "6a5786fb682bab248cccfc12d199a02a3fab4652ccdf9760267e358f284ecff8": "serving_code.py 2026-12",
 }
 CODE_FILES = ("serving_model.py", "serving_code.py")

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 
@@ -35,7 +36,10 @@ class KerasClassifier(PythonModel):
         spec = code.ServingSpec(**json.loads(Path(context.artifacts["spec"]).read_text()))
         self._scorer = code.Scorer(code.load_keras(context.artifacts["model"]), spec)
 
-    def predict(self, context, model_input, params=None):
+    # A pandas hint: MLflow infers no schema from it (the signature logged with the model stays
+    # the one that validates input) and stops warning, in every process that loads the model,
+    # that the hint is missing.
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return self._scorer.predict(model_input)
 
 
