@@ -200,6 +200,6 @@ def generate_inference(
     folder = Path(output) / INFERENCE_DIR
     shutil.rmtree(folder, ignore_errors=True)
     written = write_inference(folder, seed=seed, shifted=shifted)
-    kind = "shifted" if shifted else "in-distribution"
-    logger.info("Wrote a %s inference batch under %s: %d images, %d texts", kind, folder, *written)
+    kind = "a shifted" if shifted else "an in-distribution"
+    logger.info("Wrote %s inference batch under %s: %d images, %d texts", kind, folder, *written)
     return written
