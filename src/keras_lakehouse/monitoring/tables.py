@@ -86,7 +86,9 @@ def log_report(figures: Mapping[str, Figure], page: str, rows: Sequence[Mapping[
 def _metric_key(row: Mapping[str, Any]) -> str:
     """An MLflow metric name (letters, digits, ``_ - . /`` and spaces only)."""
     model = "".join(c if c.isalnum() or c in "_-" else "_" for c in str(row["model_name"]))
-    return f"{row['modality']}/{model}/v{row['model_version']}/{row['metric']}_{row['statistic']}"
+    same = row["metric"] == row["statistic"]  # accuracy, macro_f1: not twice
+    measure = row["metric"] if same else f"{row['metric']}_{row['statistic']}"
+    return f"{row['modality']}/{model}/v{row['model_version']}/{measure}"
 
 
 def _cast(value: Any, field: T.StructField) -> Any:
