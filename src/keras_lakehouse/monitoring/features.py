@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
+from keras_lakehouse.ingest.tokens import keras_standardize
 from keras_lakehouse.monitoring.histograms import CATEGORICAL, NUMERIC
 
 STATS_SIDE = 128
@@ -84,8 +85,6 @@ def text_features(texts: DataFrame, text: str, vocabulary: list[str]) -> DataFra
         text: Its name.
         vocabulary: The model's tokens (padding and OOV tokens first, as preprocessing fits it).
     """
-    from keras_lakehouse.pipelines.preprocessing.silver import keras_standardize
-
     tokens = F.filter(F.split(keras_standardize(F.col(text)), r"\s+"), lambda token: token != "")
     length = F.greatest(F.length(text), F.lit(1))
     shares = {

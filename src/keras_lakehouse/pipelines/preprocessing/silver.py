@@ -7,16 +7,14 @@ import hashlib
 import json
 import logging
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F  # noqa: N812
+
+from keras_lakehouse.ingest.tokens import keras_standardize
 
 logger = logging.getLogger(__name__)
 
 PAD_TOKEN, OOV_TOKEN = "", "[UNK]"  # ids 0 and 1, as keras.layers.TextVectorization numbers them
-# keras.layers.TextVectorization's "lower_and_strip_punctuation": tf.strings.lower lowercases
-# ASCII only, so Spark's (Unicode) lower() would disagree on "É"; translate() does the same as TF.
-_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_KERAS_PUNCTUATION = r"[!\"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~']"
 IMAGES_SILVER_CHECKED = ("label", "label_index", "split", "image_size")
 TEXTS_SILVER_CHECKED = ("text_sha256", "label", "label_index", "split", "vectorizer_sha256")
 
@@ -95,9 +93,3 @@ def fit_on_train(texts_split: DataFrame, vocabulary_size: int) -> list[str]:
     vocabulary = [PAD_TOKEN, OOV_TOKEN, *(row["token"] for row in tokens)]
     logger.info("Vocabulary of %d tokens fitted on the train split.", len(vocabulary))
     return vocabulary
-
-
-def keras_standardize(text: Column) -> Column:
-    """Spark's version of TextVectorization's ``lower_and_strip_punctuation``."""
-    lowered = F.translate(text, _ASCII_UPPER, _ASCII_UPPER.lower())
-    return F.trim(F.regexp_replace(lowered, _KERAS_PUNCTUATION, ""))
