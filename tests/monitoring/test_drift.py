@@ -119,3 +119,15 @@ def test_a_failing_verdict_fails_the_run_naming_each_failure() -> None:
     check_monitoring({"run_id": "r", "failed": []})
     with pytest.raises(RuntimeError, match=r"Monitoring failed.*cnn v2 brightness_r"):
         check_monitoring({"run_id": "r", "failed": ["cnn v2 brightness_r js_distance 0.7"]})
+
+
+def test_labels_without_a_required_column_are_refused_by_name(spark) -> None:
+    import pandas as pd
+
+    from keras_lakehouse.pipelines.inference.monitoring_nodes import measure_live_quality
+
+    predictions = spark.createDataFrame([], PREDICTIONS)
+    labels = pd.DataFrame({"kind": ["image"], "file": ["a.png"], "label": ["circle"]})
+    with pytest.raises(ValueError, match=r"monitoring_labels.*missing \['key'\]"):
+        measure_live_quality(predictions, labels, settings())
+    assert measure_live_quality(predictions, None, settings()) == []

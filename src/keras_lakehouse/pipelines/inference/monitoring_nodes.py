@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from pyspark.sql import DataFrame
 
+from keras_lakehouse.ingest.spark_checks import require_columns
 from keras_lakehouse.monitoring.drift import (
     FAIL,
     WARN,
@@ -84,7 +85,9 @@ def monitor_images(
     reference = histograms_of(training) if training else None
     features = image_features(images, "content", ingestion.max_pixels)
     histograms = profile_frame(features, IMAGE_FEATURES, reference=reference)
-    return _monitored("image", model, training, histograms, predictions, counts, monitoring)
+    return _monitored(
+        "image", model, training, reference, histograms, predictions, counts, monitoring
+    )
 
 
 def monitor_texts(
@@ -106,7 +109,9 @@ def monitor_texts(
         vocabulary = ["", "[UNK]"]
     features = text_features(texts, "text", vocabulary)
     histograms = profile_frame(features, TEXT_FEATURES, reference=reference)
-    return _monitored("text", model, training, histograms, predictions, counts, monitoring)
+    return _monitored(
+        "text", model, training, reference, histograms, predictions, counts, monitoring
+    )
 
 
 def measure_live_quality(
@@ -124,12 +129,7 @@ def measure_live_quality(
     """
     truth = None
     if labels is not None:
-        missing = [column for column in LABEL_COLUMNS if column not in labels.columns]
-        if missing:
-            raise ValueError(
-                f"Expected columns {list(LABEL_COLUMNS)} in monitoring_labels. Received: "
-                f"{list(labels.columns)} (missing {missing})."
-            )
+        require_columns(labels, LABEL_COLUMNS, "monitoring_labels")
         rows = labels[list(LABEL_COLUMNS)].astype(str).itertuples(index=False, name=None)
         truth = _spark().createDataFrame(list(rows), "kind string, key string, label string")
     rows = quality_rows(predictions, truth, monitoring)
@@ -227,12 +227,12 @@ def _monitored(
     modality: str,
     model: dict[str, Any],
     training: dict[str, Any] | None,
+    reference: dict[str, Any] | None,
     histograms: dict[str, Any],
     predictions: DataFrame,
     counts: Mapping[str, Any],
     monitoring: MonitoringParams,
 ) -> dict[str, Any]:
-    reference = histograms_of(training) if training else None
     histograms |= profile_frame(
         output_features(predictions),
         OUTPUT_FEATURES,
@@ -245,7 +245,7 @@ def _monitored(
         modality=modality,
         model=model,
         source={"counts": dict(counts)},
-        rows=int(counts.get("accepted", counts.get("bronze", 0)) or 0),
+        rows=int(counts.get("accepted") or 0),
         histograms=histograms,
     )
     for row in rows:
