@@ -533,10 +533,14 @@ def test_standin_writes_nothing_to_the_local_data_folder(standin) -> None:
 def test_standin_registers_three_level_model_names(standin) -> None:
     from mlflow import MlflowClient
 
+    from keras_lakehouse.serving.promotion_lock import lock_name
+
     client = MlflowClient()  # the suite's local store, set by the run (MLFLOW_TRACKING_URI)
     for model in ("keras_lakehouse_cnn", "keras_lakehouse_lstm"):
         name = f"spark_catalog.{standin.schema}.{model}"
         assert client.search_model_versions(f"name='{name}'"), f"{name} was not registered"
+        # The promotion lock (a registered model beside it) took a three-level name and is gone.
+        assert client.search_registered_models(filter_string=f"name = '{lock_name(name)}'") == []
     experiment = client.get_experiment_by_name("/Shared/keras_lakehouse")
     runs = client.search_runs([experiment.experiment_id])
     assert {run.data.tags.get("model") for run in runs} >= {"cnn", "lstm"}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import mlflow
 import pytest
 
+from keras_lakehouse.serving.promotion_lock import lock_name
 from keras_lakehouse.serving.registry import (
     DECISION_TAG,
     KEPT,
+    PREVIOUS_TAG,
     PROMOTED,
     REASON_TAG,
     REJECTED,
@@ -99,17 +101,23 @@ def test_a_rejected_tag_leaves_the_alias_where_it_was(log_model, monkeypatch) ->
     name = "tag_rejected_model"
     promote(name, log_model(), 0.90, {})
 
-    def reject(self, *args, **kwargs):
-        raise mlflow.exceptions.MlflowException("INVALID_PARAMETER_VALUE: tag rejected")
+    set_tag = mlflow.MlflowClient.set_model_version_tag
+
+    def reject(self, model, version, key, value):
+        if key == DECISION_TAG:
+            raise mlflow.exceptions.MlflowException("INVALID_PARAMETER_VALUE: tag rejected")
+        return set_tag(self, model, version, key, value)
 
     monkeypatch.setattr(mlflow.MlflowClient, "set_model_version_tag", reject)
     with pytest.raises(mlflow.exceptions.MlflowException, match="tag rejected"):
         promote(name, log_model(), 0.99, {"1": 0.90})
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    # The promotion lock was released on the way out: the next evaluation is not kept waiting.
+    assert client.search_registered_models(filter_string=f"name = '{lock_name(name)}'") == []
 
 
 def test_tag_keys_follow_unity_catalog_rules() -> None:
     from keras_lakehouse.serving.uc_standin import check_tag_key
 
-    for key in (DECISION_TAG, REASON_TAG):
+    for key in (DECISION_TAG, REASON_TAG, PREVIOUS_TAG):
         check_tag_key(key)

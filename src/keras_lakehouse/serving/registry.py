@@ -6,13 +6,11 @@ are written before the alias moves (a rejected tag leaves the alias where it was
 Unity Catalog's rules (letters, digits and underscores), and the whole step is safe to repeat:
 evaluating the same training run again reuses its model version instead of registering another.
 
-Two evaluations promoting at once: the registry has no compare-and-set for aliases, so the alias
-is read again just before it moves (a champion that changed meanwhile is measured in its turn).
-A version about to take the alias records its claim (``champion_claim``) and the version it was
-compared with (``champion_previous``). After the alias moves, the tags of every version that
-claimed it over the same predecessor are made to agree with where the alias is: the holder is
-``promoted``, the others ``kept`` with a reason naming the holder. This is repeated until the
-alias holds still across a pass, so the last evaluation to move the alias settles every tag.
+Two evaluations promoting at once take turns: the alias is re-read, the decision tagged and the
+alias moved under a lock in the registry (``promotion_lock``). The champion is measured outside
+the lock; when the alias moved meanwhile, the new champion is measured in its turn, and in the
+last round under the lock. So the better of two models ends as champion whatever the timing, and
+every version's tags are written only by its own evaluation and never change afterwards.
 """
 
 from __future__ import annotations
@@ -21,14 +19,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from keras_lakehouse.serving.promotion_lock import promotion_lock
+
 logger = logging.getLogger(__name__)
 
 DECISION_TAG = "champion_decision"
 REASON_TAG = "champion_reason"
 PREVIOUS_TAG = "champion_previous"  # the version the decision was made against ("none")
-CLAIM_TAG = "champion_claim"  # a promotion's reason, kept while the version claims the alias
-DECISION_ROUNDS = 3  # measuring again when the alias moves while deciding
-SETTLE_PASSES = 5  # making the claimants' tags agree with the alias until it holds still
+DECISION_ROUNDS = 3  # measuring again when the alias moves while deciding; the last under the lock
 PROMOTED, KEPT, REJECTED = "promoted", "kept", "rejected_below_floor"
 
 
@@ -99,23 +97,31 @@ def register_and_promote(
         "previous_champion": None,
         "champion_value": None,
     }
+
+    def decide(current: str | None) -> tuple[str, str, dict[str, Any]]:
+        return _decide(version, current, metric, value, min_delta, champion_metric, alias)
+
     for round_number in range(1, DECISION_ROUNDS + 1):
-        current = _alias_holder(client, name, alias)
-        decision, reason, compared = _decide(
-            version, current, metric, value, min_delta, champion_metric, alias
-        )
-        report |= {"previous_champion": None, "champion_value": None} | compared
-        # Tags first: if the registry rejects one, the alias has not moved.
-        _tag_decision(client, name, version, run_id, decision, reason, previous=current)
-        _set_claim(client, name, version, reason if decision == PROMOTED else None)
-        if decision != PROMOTED or round_number == DECISION_ROUNDS:
+        # Measured without the lock (scoring the champion can take minutes), except in the last
+        # round, so that an alias that keeps moving cannot starve this evaluation.
+        measured = None
+        if round_number < DECISION_ROUNDS:
+            measured_against = _alias_holder(client, name, alias)
+            measured = decide(measured_against)
+        with promotion_lock(client, name, holder=f"run {run_id} (v{version})"):
+            current = _alias_holder(client, name, alias)
+            if measured is not None and measured_against != current:
+                logger.info(
+                    "%s: %r moved while v%s was evaluated: deciding again.", name, alias, version
+                )
+                continue
+            decision, reason, compared = measured or decide(current)
+            report |= compared
+            # Tags first: if the registry rejects one, the alias has not moved.
+            _tag_decision(client, name, version, run_id, decision, reason, previous=current)
+            if decision == PROMOTED:
+                client.set_registered_model_alias(name, alias, version)
             break
-        if _alias_holder(client, name, alias) == current:  # nobody moved it meanwhile
-            break
-        logger.info("%s: %r moved while v%s was evaluated: deciding again.", name, alias, version)
-    if decision == PROMOTED:
-        client.set_registered_model_alias(name, alias, version)
-        decision, reason = _settle(client, name, alias, str(version), current, claim=reason)
     logger.info("%s v%s: %s (%s).", name, version, decision, reason)
     return report | {"decision": decision, "reason": reason}
 
@@ -178,54 +184,6 @@ def _tag_decision(
     if run_id:
         client.set_tag(run_id, DECISION_TAG, decision)
         client.set_tag(run_id, REASON_TAG, reason)
-
-
-def _set_claim(client: Any, name: str, version: str, reason: str | None) -> None:
-    from contextlib import suppress
-
-    from mlflow.exceptions import MlflowException
-
-    if reason is not None:
-        client.set_model_version_tag(name, version, CLAIM_TAG, reason)
-    elif CLAIM_TAG in client.get_model_version(name, version).tags:
-        with suppress(MlflowException):  # already gone
-            client.delete_model_version_tag(name, version, CLAIM_TAG)
-
-
-def _overtaken(claim: str, holder: str | None, alias: str) -> str:
-    return (
-        f"promotion overtaken: {claim}, but v{holder} took {alias!r} at the same time "
-        f"(another evaluation promoting concurrently); {alias!r} stays on v{holder}"
-    )
-
-
-def _settle(
-    client: Any, name: str, alias: str, version: str, previous: str | None, *, claim: str
-) -> tuple[str, str]:
-    """Make the tags of every version that claimed ``alias`` over ``previous`` agree with where
-    the alias is, until it holds still across a pass. Returns ``version``'s decision and reason."""
-    predecessor = previous or "none"
-    mine = (PROMOTED, claim)
-    for _ in range(SETTLE_PASSES):
-        holder = _alias_holder(client, name, alias)
-        for found in client.search_model_versions(f"name='{name}'"):
-            other = str(found.version)
-            tags = client.get_model_version(name, other).tags
-            if tags.get(PREVIOUS_TAG) != predecessor or CLAIM_TAG not in tags:
-                continue
-            claimed = tags[CLAIM_TAG]
-            wanted = (
-                (PROMOTED, claimed)
-                if other == holder
-                else (KEPT, _overtaken(claimed, holder, alias))
-            )
-            if (tags.get(DECISION_TAG), tags.get(REASON_TAG)) != wanted:
-                _tag_decision(client, name, other, found.run_id, *wanted, previous=previous)
-            if other == version:
-                mine = wanted
-        if _alias_holder(client, name, alias) == holder:
-            break
-    return mine
 
 
 def _record_digest(client: Any, name: str, version: str) -> None:
