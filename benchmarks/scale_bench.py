@@ -38,8 +38,9 @@ SCALES = (1, 8, 32)
 QUICK_SCALES = (1, 8)
 LARGEST = 32  # measured once per side: its runs are the longest
 # Repeats of each side at ×1 and ×8 (full and floor alternate, then no change and +1 %). One by
-# default: on a shared 2-core machine one run of every side at the three scales already takes
-# more than 15 minutes (benchmarks/README.md); `--repeats 3` gives spreads on a quiet machine.
+# default: one run of every side at the three scales takes ~9 minutes on a 2-core machine, the
+# whole `make bench` ~13 (benchmarks/README.md), and a second repeat would pass the 15 minutes;
+# `--repeats 3` gives spreads when there is time.
 DEFAULT_REPEATS = 1
 FULL, FLOOR, NO_CHANGE, PLUS_ONE = "full", "floor", "no change", "+1 %"
 KINDS = (FULL, FLOOR, NO_CHANGE, PLUS_ONE)
