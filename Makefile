@@ -47,10 +47,10 @@ run: sample-data  ## Set up if needed, then `kedro run` the default pipeline loc
 TEST_WORKERS ?= 3
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
 
-test: setup  ## Set up if needed, then lint and run the whole test suite
+test: setup  ## Set up if needed, then lint and run the whole test suite (ends with its 10 slowest steps)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
-	$(BIN)/pytest $(PYTEST_PARALLEL)
+	$(BIN)/pytest $(PYTEST_PARALLEL) --durations=10
 
 check: setup  ## The quick inner loop: lint, then the tests not marked slow (no coverage)
 	$(BIN)/ruff check src tests
