@@ -98,3 +98,93 @@ def test_a_lock_name_is_a_unity_catalog_model_name_in_the_same_schema() -> None:
     name = lock_name("main.ml_models.keras_lakehouse_cnn")
     check_model_name(name)
     assert name.rsplit(".", 1)[0] == "main.ml_models"
+
+
+def test_jittered_races_always_end_with_the_better_champion_and_final_tags(monkeypatch) -> None:
+    """Twelve races of two evaluations that both measured v1, with random pauses around every
+    registry call (before the lock, 8 of 60 such races left a report or tag that disagreed)."""
+    import random
+
+    from keras_lakehouse.serving import registry
+
+    client = mlflow.MlflowClient()
+    jitter = random.Random(7)
+    for method in (
+        "get_model_version_by_alias", "get_model_version", "set_model_version_tag", "set_tag",
+        "set_registered_model_alias", "search_model_versions", "create_registered_model",
+        "get_registered_model", "delete_registered_model",
+    ):  # fmt: skip
+        call = getattr(mlflow.MlflowClient, method)
+
+        def paused(self, *args, _call=call, **kwargs):
+            time.sleep(jitter.random() * 0.01)
+            found = _call(self, *args, **kwargs)
+            time.sleep(jitter.random() * 0.01)
+            return found
+
+        monkeypatch.setattr(mlflow.MlflowClient, method, paused)
+    # Versions without model files: the race is about the registry, not what the versions hold.
+    monkeypatch.setattr(registry, "_record_digest", lambda *args: None)
+
+    def register(run_id: str, name: str):
+        if not client.search_registered_models(filter_string=f"name = '{name}'"):
+            client.create_registered_model(name)
+        return client.create_model_version(name, "file:///nowhere", run_id=run_id)
+
+    monkeypatch.setattr(mlflow, "register_model", register)
+    mlflow.set_experiment("jittered-races")
+
+    def new_run() -> str:
+        with mlflow.start_run() as run:
+            return run.info.run_id
+
+    for race in range(12):
+        name = f"jittered_model_{race}"
+        first = new_run()
+        registry.register_and_promote(
+            name=name, model_uri=first, run_id=first, metric="macro_f1", value=0.85, floor=0.8,
+            min_delta=0.01, champion_metric=lambda version: 0.0,
+        )  # fmt: skip
+        runs = {0.90: new_run(), 0.95: new_run()}
+        values = {first: 0.85} | {run_id: value for value, run_id in runs.items()}
+        reports = race_two_evaluations(registry, client, name, runs, values)
+        assert sorted(reports) == [0.90, 0.95], f"race {race}: an evaluation failed"
+        champion = str(client.get_model_version_by_alias(name, "champion").version)
+        assert champion == reports[0.95]["version"], f"race {race}"
+        for value, report in reports.items():
+            tags = client.get_model_version(name, report["version"]).tags
+            run_tags = client.get_run(runs[value]).data.tags
+            decided = (report["decision"], report["reason"])
+            assert decided == (tags["champion_decision"], tags["champion_reason"]), f"race {race}"
+            assert decided == (run_tags["champion_decision"], run_tags["champion_reason"])
+        assert not lock_exists(client, name)
+
+
+def race_two_evaluations(registry, client, name: str, runs: dict, values: dict) -> dict:
+    """``register_and_promote`` for both ``runs`` at once, both measuring the same champion
+    before either moves the alias: their reports by value (a failed one is missing)."""
+    import threading
+
+    both_measured = threading.Barrier(2, timeout=60)
+    reports: dict[float, dict] = {}
+
+    def evaluate(value: float) -> None:
+        measured: list[str] = []
+
+        def champion_metric(version: str) -> float:
+            if not measured:
+                both_measured.wait()
+            measured.append(version)
+            return values[client.get_model_version(name, version).run_id]
+
+        reports[value] = registry.register_and_promote(
+            name=name, model_uri=runs[value], run_id=runs[value], metric="macro_f1",
+            value=value, floor=0.8, min_delta=0.01, champion_metric=champion_metric,
+        )  # fmt: skip
+
+    threads = [threading.Thread(target=evaluate, args=(value,)) for value in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return reports
