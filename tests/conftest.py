@@ -296,3 +296,55 @@ def log_tiny_model(tiny_text_model) -> Callable[..., tuple[str, str]]:
         return run.info.run_id, info.model_uri
 
     return log
+
+
+def race_promotions(
+    name: str, logged: dict[float, tuple[str, str]], values: dict[str, float]
+) -> tuple[dict[float, dict], list[BaseException]]:
+    """``register_and_promote`` for every ``logged`` model (value → run id, model URI) at once,
+    all measuring the same champion before any moves the alias (``values``: run id → metric).
+    Returns the reports by value and the errors (a thread still running after 120 s is one)."""
+    import threading
+
+    import mlflow
+
+    from keras_lakehouse.serving import registry
+
+    client = mlflow.MlflowClient()
+    all_measured = threading.Barrier(len(logged), timeout=60)
+    reports: dict[float, dict] = {}
+    errors: list[BaseException] = []
+
+    def evaluate(value: float) -> None:
+        measured: list[str] = []
+
+        def champion_metric(version: str) -> float:
+            if not measured:
+                all_measured.wait()
+            measured.append(version)
+            return values[client.get_model_version(name, version).run_id]
+
+        run_id, uri = logged[value]
+        try:
+            reports[value] = registry.register_and_promote(
+                name=name, model_uri=uri, run_id=run_id, metric="macro_f1", value=value,
+                floor=0.8, min_delta=0.01, champion_metric=champion_metric,
+            )  # fmt: skip
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=evaluate, args=(value,)) for value in logged]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    errors += [
+        TimeoutError(f"{thread.name} still running") for thread in threads if thread.is_alive()
+    ]
+    return reports, errors
+
+
+@pytest.fixture(scope="session")
+def race_two_evaluations() -> Callable[..., tuple[dict[float, dict], list[BaseException]]]:
+    """``race_promotions`` for test modules (conftest is not importable under importlib mode)."""
+    return race_promotions

@@ -376,7 +376,7 @@ def test_a_killed_ingestion_leaves_nothing_a_normal_run_cannot_finish(
 
 # ---- two evaluations promoting at once -------------------------------------------------------
 def test_two_evaluations_promoting_at_once_leave_the_better_champion_and_final_tags(
-    log_tiny_model,
+    log_tiny_model, race_two_evaluations
 ) -> None:
     from keras_lakehouse.serving.registry import register_and_promote
 
@@ -396,40 +396,7 @@ def test_two_evaluations_promoting_at_once_leave_the_better_champion_and_final_t
     logged = {0.90: log_tiny_model("concurrency-tests"), 0.95: log_tiny_model("concurrency-tests")}
     values = {first[0]: 0.85} | {run_id: value for value, (run_id, _) in logged.items()}
     # Both evaluations measure the same champion (v1) before either moves the alias.
-    both_measured = threading.Barrier(2, timeout=60)
-    reports: dict[float, dict] = {}
-    errors: list[BaseException] = []
-
-    def evaluate(value: float) -> None:
-        measured: list[str] = []
-
-        def champion_metric(version: str) -> float:
-            if not measured:
-                both_measured.wait()
-            measured.append(version)
-            return values[client.get_model_version(name, version).run_id]
-
-        run_id, uri = logged[value]
-        try:
-            reports[value] = register_and_promote(
-                name=name,
-                model_uri=uri,
-                run_id=run_id,
-                metric="macro_f1",
-                value=value,
-                floor=0.8,
-                min_delta=0.01,
-                champion_metric=champion_metric,
-            )
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=evaluate, args=(value,)) for value in logged]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert [thread.is_alive() for thread in threads] == [False, False]
+    reports, errors = race_two_evaluations(name, logged, values)
     assert errors == []
 
     # The better model ends as champion, whichever evaluation moved the alias first.

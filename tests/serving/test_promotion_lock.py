@@ -94,13 +94,54 @@ def test_a_lock_older_than_its_lease_is_broken_and_its_first_holder_does_not_fre
     assert not lock_exists(client, model)
 
 
+def test_a_lock_released_while_its_creation_failed_is_taken_on_the_next_attempt(
+    monkeypatch,
+) -> None:
+    """MLflow's SQL store words a refused creation by reading the existing model: when its
+    holder deletes it in between, the error is "not found" and no lock exists any more."""
+    client, model = mlflow.MlflowClient(), "vanishing_lock_model"
+    create = mlflow.MlflowClient.create_registered_model
+    failures = iter(
+        [mlflow.exceptions.MlflowException(f"Registered Model with name={model} not found")]
+    )
+
+    def create_after_a_vanished_lock(self, *args, **kwargs):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return create(self, *args, **kwargs)
+
+    monkeypatch.setattr(
+        mlflow.MlflowClient, "create_registered_model", create_after_a_vanished_lock
+    )
+    with promotion_lock(client, model, holder="run next (v2)", wait_s=0):
+        assert lock_exists(client, model)
+    assert not lock_exists(client, model)
+
+
+def test_a_lock_that_cannot_be_created_fails_with_the_registry_error(monkeypatch) -> None:
+    client, model = mlflow.MlflowClient(), "forbidden_lock_model"
+
+    def refuse(self, *args, **kwargs):
+        raise mlflow.exceptions.MlflowException("PERMISSION_DENIED: no CREATE MODEL on the schema")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "create_registered_model", refuse)
+    with (
+        pytest.raises(mlflow.exceptions.MlflowException, match="PERMISSION_DENIED"),
+        promotion_lock(client, model, holder="run denied (v1)", wait_s=0),
+    ):
+        pytest.fail("entered a lock that was never created")
+
+
 def test_a_lock_name_is_a_unity_catalog_model_name_in_the_same_schema() -> None:
     name = lock_name("main.ml_models.keras_lakehouse_cnn")
     check_model_name(name)
     assert name.rsplit(".", 1)[0] == "main.ml_models"
 
 
-def test_jittered_races_always_end_with_the_better_champion_and_final_tags(monkeypatch) -> None:
+def test_jittered_races_always_end_with_the_better_champion_and_final_tags(
+    monkeypatch, race_two_evaluations
+) -> None:
     """Twelve races of two evaluations that both measured v1, with random pauses around every
     registry call (before the lock, 8 of 60 such races left a report or tag that disagreed)."""
     import random
@@ -147,7 +188,9 @@ def test_jittered_races_always_end_with_the_better_champion_and_final_tags(monke
         )  # fmt: skip
         runs = {0.90: new_run(), 0.95: new_run()}
         values = {first: 0.85} | {run_id: value for value, run_id in runs.items()}
-        reports = race_two_evaluations(registry, client, name, runs, values)
+        logged = {value: (run_id, run_id) for value, run_id in runs.items()}
+        reports, errors = race_two_evaluations(name, logged, values)
+        assert errors == [], f"race {race}"
         assert sorted(reports) == [0.90, 0.95], f"race {race}: an evaluation failed"
         champion = str(client.get_model_version_by_alias(name, "champion").version)
         assert champion == reports[0.95]["version"], f"race {race}"
@@ -158,33 +201,3 @@ def test_jittered_races_always_end_with_the_better_champion_and_final_tags(monke
             assert decided == (tags["champion_decision"], tags["champion_reason"]), f"race {race}"
             assert decided == (run_tags["champion_decision"], run_tags["champion_reason"])
         assert not lock_exists(client, name)
-
-
-def race_two_evaluations(registry, client, name: str, runs: dict, values: dict) -> dict:
-    """``register_and_promote`` for both ``runs`` at once, both measuring the same champion
-    before either moves the alias: their reports by value (a failed one is missing)."""
-    import threading
-
-    both_measured = threading.Barrier(2, timeout=60)
-    reports: dict[float, dict] = {}
-
-    def evaluate(value: float) -> None:
-        measured: list[str] = []
-
-        def champion_metric(version: str) -> float:
-            if not measured:
-                both_measured.wait()
-            measured.append(version)
-            return values[client.get_model_version(name, version).run_id]
-
-        reports[value] = registry.register_and_promote(
-            name=name, model_uri=runs[value], run_id=runs[value], metric="macro_f1",
-            value=value, floor=0.8, min_delta=0.01, champion_metric=champion_metric,
-        )  # fmt: skip
-
-    threads = [threading.Thread(target=evaluate, args=(value,)) for value in runs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return reports

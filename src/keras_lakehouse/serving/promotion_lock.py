@@ -28,6 +28,7 @@ LOCK_SUFFIX = "_promotion_lock"
 LEASE_S = 600.0  # a lock older than this is presumed left behind by a killed evaluation
 WAIT_S = 900.0  # longer than the lease, so a dead holder's lock is broken before giving up
 POLL_S = (0.05, 2.0)  # first and longest pause between attempts
+CREATE_ATTEMPTS = 3  # a lock released while its creation was refused is tried again
 ALREADY_EXISTS = {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"}  # MLflow's and Unity Catalog's codes
 
 
@@ -103,24 +104,32 @@ def promotion_lock(
 def _try_create(
     client: Any, name: str, model: str, holder: str, clock: Callable[[], float]
 ) -> float | None:
-    """Create the lock: its creation time in seconds, or None when it exists already."""
+    """Create the lock: its creation time in seconds, or None when it exists already.
+
+    A refusal that leaves no lock behind is tried again (``CREATE_ATTEMPTS`` in all): MLflow's
+    SQL store words a refusal by reading the existing lock, and when its holder deletes it in
+    between, the error says "not found". Refused every time with no lock held: a real error.
+    """
     from mlflow.exceptions import MlflowException
 
     taken_at = datetime.fromtimestamp(clock(), UTC).isoformat(timespec="seconds")
-    try:
-        created = client.create_registered_model(
-            name,
-            description=(
-                f"Promotion lock of {model}: held by {holder} since {taken_at}; deleted when its "
-                "decision is recorded."
-            ),
-        )
-    except MlflowException as error:
-        taken = error.error_code in ALREADY_EXISTS or "already exists" in error.message.lower()
-        if not taken and _held(client, name) is None:  # a real error, not a lock held by someone
-            raise
-        return None
-    return created.creation_timestamp / 1000
+    description = (
+        f"Promotion lock of {model}: held by {holder} since {taken_at}; deleted when its "
+        "decision is recorded."
+    )
+    for _ in range(CREATE_ATTEMPTS):
+        try:
+            created = client.create_registered_model(name, description=description)
+        except MlflowException as refused:
+            taken = (
+                refused.error_code in ALREADY_EXISTS or "already exists" in refused.message.lower()
+            )
+            if taken or _held(client, name) is not None:
+                return None
+            error = refused
+        else:
+            return created.creation_timestamp / 1000
+    raise error
 
 
 def _held(client: Any, name: str) -> tuple[float, str] | None:
