@@ -49,3 +49,15 @@ def test_the_longest_groups_come_first_and_xdist_keeps_the_order(
     ]
     assert ranks == sorted(ranks)
     assert getattr(request.config.option, "loadscopereorder", False) is False
+
+
+def test_the_suites_spark_jvms_compile_with_c1_only_and_one_gc_thread(spark) -> None:
+    """conftest's SPARK_SUBMIT_OPTS reaches the driver JVM (and, inherited, the JVMs of the
+    `kedro run` processes the suite starts)."""
+    import os
+
+    bean = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    arguments = list(bean.getInputArguments())
+    assert "-XX:TieredStopAtLevel=1" in arguments, arguments
+    assert "-XX:+UseSerialGC" in arguments, arguments
+    assert "-XX:TieredStopAtLevel=1" in os.environ["SPARK_SUBMIT_OPTS"]
