@@ -42,9 +42,12 @@ run: sample-data  ## Set up if needed, then `kedro run` the default pipeline loc
 	$(BIN)/kedro run
 
 # The suite runs on TEST_WORKERS pytest-xdist workers; tests that share a module or an expensive
-# fixture stay on one worker (tests/conftest.py). Most of a test's time is spent waiting (process
-# start-up, imports, JVM), so more workers than cores pays off. make test TEST_WORKERS=1: serial.
-TEST_WORKERS ?= 3
+# fixture stay on one worker (tests/conftest.py). The suite keeps the cores busy (machine CPU idle
+# 7 s of a 731-s run on 3 workers): one worker per core does the same work with one JVM and one
+# TensorFlow fewer (2 cores: 659 s on 2 workers, 731 s on 3; tests/README.md). At most 4: the
+# five longest groups bound the run beyond that. make test TEST_WORKERS=1: serial.
+CORES := $(shell nproc 2>/dev/null || echo 2)
+TEST_WORKERS ?= $(shell echo $$(( $(CORES) < 4 ? $(CORES) : 4 )))
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
 
 test: setup  ## Set up if needed, then lint and run the whole test suite (ends with its 10 slowest steps)

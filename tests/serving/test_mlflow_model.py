@@ -174,6 +174,7 @@ def test_a_version_keeps_the_serving_code_it_was_registered_with(lstm, tmp_path)
     pd.testing.assert_frame_equal(old.predict(frame), expected, check_exact=False)
 
 
+@pytest.mark.slow  # a fresh process: the warning shows once per process
 def test_loading_the_model_prints_no_type_hint_warning(lstm) -> None:
     """MLflow warns, in every process that loads a PythonModel whose ``predict`` has no type hint
     (each Spark worker of a scoring run), that hints are missing: the terminal's noise. In a fresh

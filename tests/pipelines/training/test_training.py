@@ -95,6 +95,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # its own process: TensorFlow splits the CPU before it starts
 def test_mirrored_strategy_trains_on_two_logical_cpus(spark: SparkSession, tmp_path: Path) -> None:
     path = str(tmp_path / "silver")
     DeltaTableDataset(filepath=path).save(silver_frame(spark, silver_rows(150)))
