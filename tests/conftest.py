@@ -3,8 +3,10 @@ and one project copy where the default pipeline has run on the sample data."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -264,6 +266,28 @@ def built_package(tmp_path_factory: pytest.TempPathFactory):
             f"--- output ---\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
         )
     return SimpleNamespace(wheel=wheels[0], conf=conf, project=project, seconds=seconds)
+
+
+def uv_pip_install(
+    python: Path, arguments: list[str], *, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    """``uv pip install ARGUMENTS`` into ``python``'s environment, from uv's cache alone first:
+    ``make setup`` filled it with the lock's wheels and index pages, and asking PyPI again costs
+    ~15 CPU-seconds of index parsing per install. Online when the cache lacks something.
+    Returns the last attempt (the caller checks its return code)."""
+    uv = Path(sys.executable).parent / "uv"
+    command = [str(uv), "pip", "install", "--quiet", "--python", str(python), *arguments]
+    run = functools.partial(
+        subprocess.run, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    done = run([*command, "--offline"])
+    return done if done.returncode == 0 else run(command)
+
+
+@pytest.fixture(scope="session")
+def pip_install() -> Callable[..., subprocess.CompletedProcess]:
+    """``uv_pip_install`` for test modules (conftest is not importable under importlib mode)."""
+    return uv_pip_install
 
 
 @pytest.fixture(scope="session")

@@ -49,15 +49,32 @@ def two_runs(spark: SparkSession, trained_project, run_kedro):
         modality: json.loads((reports / f"{modality}_ingestion_counts.json").read_text())
         for modality in ("images", "texts")
     }
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(project)
-        run_kedro(project, pipeline_names=["ingestion"])
+    # The second run finds nothing new and reads no file's bytes: every raw image is overwritten
+    # with zeros of the same length meanwhile (a read would quarantine it as not_an_image), and
+    # Spark's binaryFile source may read no content at all (maxLength 1 would fail it).
+    images = [path for path in (project / "data/01_raw/images").rglob("*") if path.is_file()]
+    originals = {path: path.read_bytes() for path in images}
+    try:
+        for path, content in originals.items():
+            path.write_bytes(bytes(len(content)))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(project)
+            spark.conf.set("spark.sql.sources.binaryFile.maxLength", "1")
+            run_kedro(project, pipeline_names=["ingestion"])
+    finally:
+        spark.conf.unset("spark.sql.sources.binaryFile.maxLength")
+        for path, content in originals.items():
+            path.write_bytes(content)
     second = table_counts(spark, project)
-    return project, summary, first, second, first_counts
+    second_counts = {
+        modality: json.loads((reports / f"{modality}_ingestion_counts.json").read_text())
+        for modality in ("images", "texts")
+    }
+    return project, summary, first, second, first_counts, second_counts
 
 
 def test_every_raw_record_lands_in_exactly_one_table(spark, two_runs) -> None:
-    project, summary, first, _, first_counts = two_runs
+    project, summary, first, _, first_counts, _ = two_runs
     images, texts = first_counts["images"], first_counts["texts"]
     raw_image_files = sum(
         1 for path in (project / "data/01_raw/images").rglob("*") if path.is_file()
@@ -88,9 +105,13 @@ def test_each_sample_bad_record_has_its_reason(spark, two_runs) -> None:
     }
 
 
-def test_second_run_leaves_the_tables_unchanged(two_runs) -> None:
-    _, _, first, second, _ = two_runs
+def test_second_run_reads_nothing_and_leaves_the_tables_unchanged(two_runs) -> None:
+    _, _, first, second, _, second_counts = two_runs
     assert second == first
+    assert {modality: counts["raw"] for modality, counts in second_counts.items()} == {
+        "images": 0,
+        "texts": 0,
+    }
 
 
 def test_quality_reports_are_written_and_pass(two_runs) -> None:
@@ -104,7 +125,7 @@ def test_quality_reports_are_written_and_pass(two_runs) -> None:
 
 
 def test_silver_tables_and_fitted_artifacts(spark, two_runs) -> None:
-    project, _, first, _, _ = two_runs
+    project, _, first, _, _, _ = two_runs
     silver = project / "data/05_model_input"
     images = spark.read.format("delta").load(str(silver / "images_silver"))
     texts = spark.read.format("delta").load(str(silver / "texts_silver"))

@@ -29,7 +29,7 @@ ROWS = 12
 
 
 @pytest.fixture(scope="module")
-def serving_venv(tmp_path_factory) -> Path:
+def serving_venv(tmp_path_factory, pip_install) -> Path:
     """A new virtual environment with the champion CNN's requirements.txt, no keras_lakehouse.
 
     Plus full ``mlflow`` at the model's mlflow-skinny version: the suite's registry is SQLite,
@@ -44,12 +44,13 @@ def serving_venv(tmp_path_factory) -> Path:
     skinny = next(line for line in requirements.splitlines() if line.startswith("mlflow-skinny=="))
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
     subprocess.run([str(uv), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
-    subprocess.run(
-        [str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-         "-r", str(model / "requirements.txt"), skinny.replace("mlflow-skinny", "mlflow"),
+    done = pip_install(
+        venv / "bin" / "python",
+        ["-r", str(model / "requirements.txt"), skinny.replace("mlflow-skinny", "mlflow"),
          "-c", str(PROJECT_ROOT / "requirements.lock")],
-        check=True, env=env, timeout=900,
+        env=env,
     )  # fmt: skip
+    assert done.returncode == 0, f"installing the model's requirements failed:\n{done.stderr}"
     missing = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import keras_lakehouse"],
         capture_output=True, text=True, env=env, cwd=venv, check=False,

@@ -75,6 +75,11 @@ def write_files(root: Path, files: dict[str, bytes]) -> Path:
     return root
 
 
+def spark_uri(path: Path) -> str:
+    """A local file's path as Spark's file sources write it (``file:/...``)."""
+    return path.as_uri().replace("file:///", "file:/")
+
+
 def by_name(frame: DataFrame, column: str = "path") -> dict[str, dict]:
     return {Path(row[column]).name: row.asDict() for row in frame.collect()}
 
@@ -167,6 +172,53 @@ def test_image_counts_are_conserved(image_batches) -> None:
     assert (counts["bronze"], counts["quarantine"]) == (len(bronze), len(quarantine)) == (5, 8)
     assert sum(counts["quarantine_by_reason"].values()) == counts["quarantine"]
     assert counts["quarantine_by_reason"]["unknown_label"] == 1
+
+
+def test_bytes_an_earlier_run_accepted_are_a_duplicate_and_its_own_file_again_is_not(
+    spark: SparkSession, tmp_path: Path, file_log
+) -> None:
+    """Against bronze as the run found it: a new file with bytes an earlier run accepted under
+    another path is quarantined naming that path; the same file seen again (its run died before
+    settling it) stays accepted, and its MERGE changes nothing."""
+    import hashlib
+
+    old, seen = png(noise_image(10)), png(noise_image(11))
+    root = write_files(tmp_path / "raw", {"circle/again.png": old, "square/seen.png": seen})
+    earlier = "file:/elsewhere/circle/old.png"
+    known = spark.createDataFrame(
+        [
+            (hashlib.sha256(old).hexdigest(), earlier),
+            (hashlib.sha256(seen).hexdigest(), spark_uri(root / "square/seen.png")),
+        ],
+        "key string, path string",
+    )
+    checked, _ = nodes.check_raw_images(file_log(root), known, IMAGE_SETTINGS)
+    bronze, quarantine, counts = nodes.route_images(checked, IMAGES_SUITE)
+    assert list(by_name(bronze)) == ["seen.png"]
+    row = by_name(quarantine)["again.png"]
+    assert row["reason"] == "duplicate_content"
+    assert row["detail"] == f"same bytes as {earlier} (an earlier run)"
+    assert counts["quarantine_by_reason"] == {"duplicate_content": 1}
+
+
+def test_an_id_an_earlier_run_accepted_is_a_duplicate_and_its_own_line_again_is_not(
+    spark: SparkSession, tmp_path: Path, file_log
+) -> None:
+    root = write_files(
+        tmp_path / "raw",
+        {"late.csv": b"id,text,label\nt1,a second t1,sports\nt2,the same row,cooking\n"},
+    )
+    late = spark_uri(root / "late.csv")
+    known = spark.createDataFrame(
+        [("t1", "file:/elsewhere/early.csv", 2), ("t2", late, 3)],
+        "id string, source string, line int",
+    )
+    checked, _ = nodes.check_raw_texts(file_log(root), known, TEXT_SETTINGS)
+    bronze, quarantine, _ = nodes.route_texts(checked, TEXTS_SUITE)
+    assert list(by_name(bronze, "id")) == ["t2"]
+    (row,) = quarantine.collect()
+    assert (row["id"], row["reason"]) == ("t1", "duplicate_id")
+    assert row["detail"] == "id first seen at file:/elsewhere/early.csv:2 (an earlier run)"
 
 
 def test_missing_columns_fail_with_the_names(spark: SparkSession) -> None:
