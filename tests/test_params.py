@@ -74,6 +74,7 @@ def test_globals_feed_the_suites(base_params: dict) -> None:
         (("evaluation", "lstm", "min_delta"), -0.1, "evaluation.lstm.min_delta"),
         (("serving", "alias"), "champion!", "serving.alias"),
         (("inference", "image_model"), "", "inference.image_model"),
+        (("inference", "rows_per_scoring_task"), 0, "inference.rows_per_scoring_task"),
     ],
 )
 def test_bad_value_fails_naming_the_parameter(

@@ -234,10 +234,12 @@ class ServingParams(StrictModel):
 
 
 class InferenceParams(StrictModel):
-    """Batch inference: the registered models that score each modality."""
+    """Batch inference: the registered models that score each modality, and the rows one
+    scoring task takes (each task loads the model once)."""
 
     image_model: str = Field(min_length=1)
     text_model: str = Field(min_length=1)
+    rows_per_scoring_task: int = Field(ge=1)
 
 
 class Limits(StrictModel):

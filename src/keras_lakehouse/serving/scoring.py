@@ -3,7 +3,9 @@
 The alias is resolved once on the driver (every partition uses the same version, even if the
 alias moves mid-job), the model's files are downloaded once on the driver into a folder the
 executors can read (a local folder here, a Volume on Databricks), and each partition loads the
-model once and scores its Arrow batches with ``mapInPandas``.
+model once and scores its Arrow batches with ``mapInPandas``. A batch is scored in
+``scoring_tasks`` partitions: a model load in a fresh Python worker imports TensorFlow, so a small
+batch is one task instead of one per core.
 
 The cache folder is named for what it holds (version, run and content digest), filled through a
 temporary folder and an atomic rename, and checked against the digest recorded at registration
@@ -13,6 +15,7 @@ whenever it is used (``integrity``): a half-written, stale or changed copy is ne
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -50,6 +53,15 @@ _SCORED_SCHEMA = T.StructType(
         T.StructField("probabilities", T.MapType(T.StringType(), T.DoubleType())),
     ]
 )
+
+
+# Rows one scoring task takes by default (batch inference sets its own: `inference` parameters).
+ROWS_PER_TASK = 5000
+
+
+def scoring_tasks(rows: int, rows_per_task: int) -> int:
+    """The tasks to score ``rows`` in: ``ceil(rows / rows_per_task)``, at least one."""
+    return max(1, math.ceil(rows / rows_per_task))
 
 
 @dataclass(frozen=True)
@@ -135,14 +147,19 @@ def score(
     key: str,
     source: str,
     input_column: str,
+    rows_per_task: int = ROWS_PER_TASK,
 ) -> DataFrame:
     """One prediction row per input row, in ``PREDICTIONS_COLUMNS`` order.
+
+    ``frame`` is counted first (cheap when it is cached, as the inference nodes' input is) and
+    scored in ``scoring_tasks(rows, rows_per_task)`` partitions, never more than it has.
 
     Args:
         frame: Raw items: a key, a source (path or id) and the model's input column.
         model: The version to score with (from ``fetch_model``).
         modality: ``image`` or ``text`` (a column of the output).
         key, source, input_column: Column names in ``frame``.
+        rows_per_task: The rows one task scores (each task loads the model once).
     """
 
     def predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -164,9 +181,12 @@ def score(
                 }
             )
 
-    scored = frame.select(
-        F.col(key).alias(key), F.col(source).alias(source), F.col(input_column)
-    ).mapInPandas(predict, _SCORED_SCHEMA)
+    tasks = scoring_tasks(frame.count(), rows_per_task)
+    scored = (
+        frame.select(F.col(key).alias(key), F.col(source).alias(source), F.col(input_column))
+        .coalesce(tasks)
+        .mapInPandas(predict, _SCORED_SCHEMA)
+    )
     return scored.select(
         "key",
         "source",

@@ -69,7 +69,9 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> dict:
     cache = tmp_path_factory.mktemp("serving_cache")
     return {
         "serving": ServingParams(alias="champion", model_cache_dir=str(cache)),
-        "inference": InferenceParams(image_model=MODEL_NAME, text_model="unused"),
+        "inference": InferenceParams(
+            image_model=MODEL_NAME, text_model="unused", rows_per_scoring_task=1000
+        ),
         "scorer": Scorer(model, spec),
         "version": str(version),
     }
@@ -117,6 +119,38 @@ def test_corrupt_image_is_quarantined_and_the_rest_scored_idempotently(
         assert max(dict(probabilities).values()) == pytest.approx(best)
 
 
+def test_a_batch_is_scored_in_one_task_per_rows_per_scoring_task(
+    spark: SparkSession, tmp_path: Path, champion: dict
+) -> None:
+    """Each scoring task loads the model once (a Python worker's first load imports TensorFlow):
+    a batch is scored in ceil(rows / rows_per_scoring_task) tasks, never more than it has
+    partitions, with the same rows whatever the split."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for number in range(5):
+        (folder / f"img_{number}.png").write_bytes(png((50 * number, 0, 0), 12 + number))
+    accepted, _, _ = nodes.check_images_to_score(
+        BinaryFilesDataset(filepath=str(folder)).load(), IMAGE_SETTINGS
+    )
+    accepted = accepted.repartition(4)
+
+    def scored(rows_per_task: int):
+        inference = champion["inference"].model_copy(
+            update={"rows_per_scoring_task": rows_per_task}
+        )
+        return nodes.score_images(accepted, champion["serving"], inference)
+
+    tasks = {rows_per_task: scored(rows_per_task) for rows_per_task in (1000, 2, 1)}
+    assert {size: frame.rdd.getNumPartitions() for size, frame in tasks.items()} == {
+        1000: 1,
+        2: 3,
+        1: 4,
+    }
+    keys = {size: sorted(row["key"] for row in frame.collect()) for size, frame in tasks.items()}
+    assert len(keys[1000]) == 5
+    assert keys[1000] == keys[2] == keys[1]
+
+
 def test_unlabelled_texts_are_checked_without_a_label(spark: SparkSession, tmp_path: Path) -> None:
     folder = tmp_path / "texts"
     folder.mkdir()
@@ -135,7 +169,9 @@ def test_scoring_without_a_champion_says_what_to_run(spark: SparkSession, tmp_pa
         nodes.score_images(
             frame,
             ServingParams(alias="champion", model_cache_dir=str(tmp_path)),
-            InferenceParams(image_model="never_registered", text_model="x"),
+            InferenceParams(
+                image_model="never_registered", text_model="x", rows_per_scoring_task=1000
+            ),
         )
 
 

@@ -94,8 +94,9 @@ def score_images(
     model = _champion(serving, inference.image_model)
     frame = images.select("key", "path", F.col("content").alias(IMAGE_COLUMN))
     scored = score(
-        frame, model, modality="image", key="key", source="path", input_column=IMAGE_COLUMN
-    )
+        frame, model, modality="image", key="key", source="path", input_column=IMAGE_COLUMN,
+        rows_per_task=inference.rows_per_scoring_task,
+    )  # fmt: skip
     return _scored_once(scored)
 
 
@@ -117,8 +118,9 @@ def score_texts(texts: DataFrame, serving: ServingParams, inference: InferencePa
         TEXT_COLUMN,
     )
     scored = score(
-        frame, model, modality="text", key="key", source="source", input_column=TEXT_COLUMN
-    )
+        frame, model, modality="text", key="key", source="source", input_column=TEXT_COLUMN,
+        rows_per_task=inference.rows_per_scoring_task,
+    )  # fmt: skip
     return _scored_once(scored)
 
 
