@@ -34,8 +34,8 @@ os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSeri
 # suite on several workers) every test that uses one runs on the same worker, so it is built once.
 SHARED_FIXTURES = ("trained_project", "built_package")
 # The groups that take longest, longest first (worker-seconds of `make test` on 2 workers, measured
-# with `--durations` and per-group sums: trained_project ~295, the concurrency module ~270, the
-# stand-in module ~135, built_package ~80, the terminal module ~40). They start first, each on a
+# with `--durations` and per-group sums: trained_project ~270, the concurrency module ~185, the
+# stand-in module ~115, built_package ~55, the terminal module ~35). They start first, each on a
 # free worker, and the short groups fill the gaps: the suite ends when its longest worker ends.
 LONGEST_GROUPS = (
     "trained_project",
