@@ -59,6 +59,13 @@ logger.rdd.level = error
 """
 
 
+def tasks_for_rows(rows: int, rows_per_task: int) -> int:
+    """``ceil(rows / rows_per_task)``, at least one: the tasks for work whose every task pays a
+    fixed start (a Python worker importing TensorFlow, a model load), so that a small input is
+    one task instead of one per core. Coalescing to it never adds partitions."""
+    return max(1, -(-rows // rows_per_task))
+
+
 def on_databricks() -> bool:
     """Tell whether this process runs on a Databricks cluster (the runtime sets the variable)."""
     return bool(os.environ.get(DATABRICKS_RUNTIME_VARIABLE))

@@ -4,8 +4,8 @@ The alias is resolved once on the driver (every partition uses the same version,
 alias moves mid-job), the model's files are downloaded once on the driver into a folder the
 executors can read (a local folder here, a Volume on Databricks), and each partition loads the
 model once and scores its Arrow batches with ``mapInPandas``. A batch is scored in
-``scoring_tasks`` partitions: a model load in a fresh Python worker imports TensorFlow, so a small
-batch is one task instead of one per core.
+``platform.spark.tasks_for_rows`` partitions: a model load in a fresh Python worker imports
+TensorFlow, so a small batch is one task instead of one per core.
 
 The cache folder is named for what it holds (version, run and content digest), filled through a
 temporary folder and an atomic rename, and checked against the digest recorded at registration
@@ -15,7 +15,6 @@ whenever it is used (``integrity``): a half-written, stale or changed copy is ne
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
+from keras_lakehouse.platform.spark import tasks_for_rows
 from keras_lakehouse.serving.integrity import DIGEST_TAG, require_digest, verify_model_folder
 from keras_lakehouse.serving.mlflow_model import CLASS_PREFIX, LABEL_COLUMN, PROBABILITY_COLUMN
 
@@ -57,11 +57,6 @@ _SCORED_SCHEMA = T.StructType(
 
 # Rows one scoring task takes by default (batch inference sets its own: `inference` parameters).
 ROWS_PER_TASK = 5000
-
-
-def scoring_tasks(rows: int, rows_per_task: int) -> int:
-    """The tasks to score ``rows`` in: ``ceil(rows / rows_per_task)``, at least one."""
-    return max(1, math.ceil(rows / rows_per_task))
 
 
 @dataclass(frozen=True)
@@ -152,7 +147,7 @@ def score(
     """One prediction row per input row, in ``PREDICTIONS_COLUMNS`` order.
 
     ``frame`` is counted first (cheap when it is cached, as the inference nodes' input is) and
-    scored in ``scoring_tasks(rows, rows_per_task)`` partitions, never more than it has.
+    scored in ``tasks_for_rows(rows, rows_per_task)`` partitions, never more than it has.
 
     Args:
         frame: Raw items: a key, a source (path or id) and the model's input column.
@@ -181,7 +176,7 @@ def score(
                 }
             )
 
-    tasks = scoring_tasks(frame.count(), rows_per_task)
+    tasks = tasks_for_rows(frame.count(), rows_per_task)
     scored = (
         frame.select(F.col(key).alias(key), F.col(source).alias(source), F.col(input_column))
         .coalesce(tasks)

@@ -172,6 +172,29 @@ def test_token_seen_only_outside_train_maps_to_oov(texts_split: DataFrame) -> No
     assert len(silver["a"]["token_ids"]) == 6
 
 
+def test_texts_are_vectorized_in_one_task_per_rows_per_vectorizing_task(
+    texts_split: DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each task builds the Keras vectorizer (a fresh Python worker imports TensorFlow for it):
+    a few texts are one task, more are ceil(rows / ROWS_PER_VECTORIZING_TASK), never more than
+    the input has partitions, and the ids do not depend on the split."""
+    vocabulary = nodes.fit_vocabulary(texts_split, None, TEXT_SETTINGS)
+    spread = texts_split.repartition(4)
+    rows = spread.count()
+
+    def vectorized() -> tuple[int, dict[str, list[int]]]:
+        frame = nodes.vectorize_texts(spread, None, vocabulary, TEXT_SETTINGS)
+        ids = {row["id"]: list(row["token_ids"]) for row in frame.collect()}
+        return frame.rdd.getNumPartitions(), ids
+
+    few, ids = vectorized()
+    monkeypatch.setattr(nodes, "ROWS_PER_VECTORIZING_TASK", 2)
+    many, same_ids = vectorized()
+    assert (few, many) == (1, min(4, -(-rows // 2)))
+    assert len(ids) == rows
+    assert same_ids == ids
+
+
 def test_vectorizer_refuses_a_vocabulary_without_special_tokens() -> None:
     with pytest.raises(ValueError, match=r"Received: \['goal', 'the'\]"):
         build_vectorizer(["goal", "the"], 4)

@@ -38,10 +38,14 @@ from keras_lakehouse.pipelines.preprocessing.splits import (
     require_every_class_in_every_split,
     with_split_and_index,
 )
+from keras_lakehouse.platform.spark import tasks_for_rows
 
 logger = logging.getLogger(__name__)
 
 
+# Texts one vectorizing task takes: each task builds the Keras vectorizer, and a fresh Python
+# worker imports TensorFlow for it (seconds of CPU), so a few hundred texts are one task.
+ROWS_PER_VECTORIZING_TASK = 20_000
 IMAGES_SILVER_COLUMNS = ("key", "label", "label_index", "split", "image", "image_size")
 TEXTS_SILVER_COLUMNS = ("id", "text", "label", "label_index", "split", "text_sha256")
 # What makes a silver row stale: the same key with another value in one of these columns is
@@ -244,6 +248,9 @@ def vectorize_texts(
         rows, texts_silver_known, "id", TEXTS_SILVER_CHECKED, table
     )
     log_incremental(table, "vectorizing", todo, total)
+    rows = rows.coalesce(
+        tasks_for_rows(rows.count() if todo is None else todo, ROWS_PER_VECTORIZING_TASK)
+    )
 
     @F.pandas_udf(T.ArrayType(T.IntegerType()))
     def to_ids(text: pd.Series) -> pd.Series:
