@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
@@ -40,8 +41,19 @@ def quarantine_reasons(spark: SparkSession, project: Path, table: str) -> dict[s
     return {row["reason"]: row["count"] for row in frame.groupBy("reason").count().collect()}
 
 
+class TwoRuns(NamedTuple):
+    """The trained project and what its first run and a second ingestion left."""
+
+    project: Path
+    summary: object
+    first: dict[str, int]  # table counts after the default run
+    second: dict[str, int]  # after the second ingestion
+    first_counts: dict[str, dict]  # the ingestion counts reports of the default run
+    second_counts: dict[str, dict]  # of the second ingestion
+
+
 @pytest.fixture(scope="module")
-def two_runs(spark: SparkSession, trained_project, run_kedro):
+def two_runs(spark: SparkSession, trained_project, run_kedro) -> TwoRuns:
     project, summary = trained_project
     first = table_counts(spark, project)
     reports = project / "data/08_reporting"
@@ -70,12 +82,12 @@ def two_runs(spark: SparkSession, trained_project, run_kedro):
         modality: json.loads((reports / f"{modality}_ingestion_counts.json").read_text())
         for modality in ("images", "texts")
     }
-    return project, summary, first, second, first_counts, second_counts
+    return TwoRuns(project, summary, first, second, first_counts, second_counts)
 
 
 def test_every_raw_record_lands_in_exactly_one_table(spark, two_runs) -> None:
-    project, summary, first, _, first_counts, _ = two_runs
-    images, texts = first_counts["images"], first_counts["texts"]
+    project, summary, first = two_runs.project, two_runs.summary, two_runs.first
+    images, texts = two_runs.first_counts["images"], two_runs.first_counts["texts"]
     raw_image_files = sum(
         1 for path in (project / "data/01_raw/images").rglob("*") if path.is_file()
     )
@@ -88,7 +100,7 @@ def test_every_raw_record_lands_in_exactly_one_table(spark, two_runs) -> None:
 
 
 def test_each_sample_bad_record_has_its_reason(spark, two_runs) -> None:
-    project = two_runs[0]
+    project = two_runs.project
     assert quarantine_reasons(spark, project, "images_quarantine") == {
         "truncated": 1,
         "empty_file": 1,
@@ -106,16 +118,15 @@ def test_each_sample_bad_record_has_its_reason(spark, two_runs) -> None:
 
 
 def test_second_run_reads_nothing_and_leaves_the_tables_unchanged(two_runs) -> None:
-    _, _, first, second, _, second_counts = two_runs
-    assert second == first
-    assert {modality: counts["raw"] for modality, counts in second_counts.items()} == {
+    assert two_runs.second == two_runs.first
+    assert {modality: counts["raw"] for modality, counts in two_runs.second_counts.items()} == {
         "images": 0,
         "texts": 0,
     }
 
 
 def test_quality_reports_are_written_and_pass(two_runs) -> None:
-    project = two_runs[0]
+    project = two_runs.project
     for table in ("images_bronze", "texts_bronze"):
         report = json.loads((project / f"data/08_reporting/data_quality/{table}.json").read_text())
         assert report["success"] is True
@@ -125,7 +136,7 @@ def test_quality_reports_are_written_and_pass(two_runs) -> None:
 
 
 def test_silver_tables_and_fitted_artifacts(spark, two_runs) -> None:
-    project, _, first, _, _, _ = two_runs
+    project, first = two_runs.project, two_runs.first
     silver = project / "data/05_model_input"
     images = spark.read.format("delta").load(str(silver / "images_silver"))
     texts = spark.read.format("delta").load(str(silver / "texts_silver"))
@@ -143,7 +154,7 @@ def test_silver_tables_and_fitted_artifacts(spark, two_runs) -> None:
 
 
 def test_both_models_train_to_the_accuracy_floor(two_runs) -> None:
-    project = two_runs[0]
+    project = two_runs.project
     for name in ("cnn", "lstm"):
         metrics = json.loads(
             (project / f"data/08_reporting/training/{name}_metrics.json").read_text()
@@ -157,7 +168,7 @@ def test_each_model_has_one_mlflow_run_with_params_metrics_lineage_and_model(two
     import mlflow
 
     runs = mlflow.search_runs(experiment_names=["keras_lakehouse"], output_format="list")
-    project = two_runs[0]
+    project = two_runs.project
     by_model = {
         run.data.tags["model"]: run
         for run in runs
