@@ -248,16 +248,32 @@ def spark_uri(path: Path) -> str:
 
 
 def leftovers(project: Path) -> list[str]:
-    """Files a later run could take for real output: temporary or staging names outside Delta's
-    own log (Delta ignores hidden files and files its log does not list)."""
+    """Files a later run could take for real output: temporary or staging names outside the
+    logs of Delta and of the file log's stream. Delta ignores hidden files and files its log does
+    not list. Spark's stream checkpoint writes each file as a hidden ``.<name>.<uuid>.tmp`` and
+    renames it; a run killed in between leaves it, and Spark reads only the visible names."""
     suspicious = []
     for path in (project / "data").rglob("*"):
-        if "_delta_log" in path.parts:
-            continue
         name = path.name
+        if "_delta_log" in path.parts or ("stream" in path.parts and name.startswith(".")):
+            continue
         if name.endswith((".tmp", ".partial")) or "staging" in name or name.startswith(".tmp"):
             suspicious.append(str(path.relative_to(project)))
     return suspicious
+
+
+def test_leftovers_are_our_temporary_files_not_the_logs_own(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ours = ["08_reporting/report.json.tmp", "06_models/serving/.staging-v1", "01_raw/a.partial"]
+    logs = [
+        "02_intermediate/images_bronze/_delta_log/.00000.json.abc.tmp",
+        "02_intermediate/_file_logs/raw_images/stream/.metadata.ffcc.tmp",  # killed mid-rename
+        "02_intermediate/_file_logs/raw_images/stream/offsets/.0.ab12.tmp",
+    ]
+    for name in [*ours, *logs, "02_intermediate/images_bronze/part-0.parquet"]:
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_text("x")
+    assert sorted(leftovers(tmp_path)) == sorted(f"data/{name}" for name in ours)
 
 
 @pytest.mark.slow

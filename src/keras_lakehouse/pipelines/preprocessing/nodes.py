@@ -44,8 +44,9 @@ logger = logging.getLogger(__name__)
 
 
 # Texts one vectorizing task takes: each task builds the Keras vectorizer, and a fresh Python
-# worker imports TensorFlow for it (seconds of CPU), so a few hundred texts are one task.
+# worker imports TensorFlow for it (~8 CPU-seconds), so a small increment is one task.
 ROWS_PER_VECTORIZING_TASK = 20_000
+
 IMAGES_SILVER_COLUMNS = ("key", "label", "label_index", "split", "image", "image_size")
 TEXTS_SILVER_COLUMNS = ("id", "text", "label", "label_index", "split", "text_sha256")
 # What makes a silver row stale: the same key with another value in one of these columns is
