@@ -181,6 +181,17 @@ def sample_data() -> Callable[..., object]:
     return generate_sample
 
 
+def spark_file_uri(path: Path) -> str:
+    """A local file's path as Spark's file sources write it (``file:/...``, percent-encoded)."""
+    return path.as_uri().replace("file:///", "file:/")
+
+
+@pytest.fixture(scope="session")
+def spark_uri() -> Callable[[Path], str]:
+    """``spark_file_uri`` for test modules (conftest is not importable under importlib mode)."""
+    return spark_file_uri
+
+
 @pytest.fixture(scope="session")
 def file_log(spark, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., object]:
     """``file_log(raw_folder)``: the folder's file log as the ingestion nodes receive it (a

@@ -41,6 +41,15 @@ def quarantine_reasons(spark: SparkSession, project: Path, table: str) -> dict[s
     return {row["reason"]: row["count"] for row in frame.groupBy("reason").count().collect()}
 
 
+def ingestion_counts(project: Path) -> dict[str, dict]:
+    """The counts reports the last ingestion wrote, by modality."""
+    reports = project / "data/08_reporting"
+    return {
+        modality: json.loads((reports / f"{modality}_ingestion_counts.json").read_text())
+        for modality in ("images", "texts")
+    }
+
+
 class TwoRuns(NamedTuple):
     """The trained project and what its first run and a second ingestion left."""
 
@@ -56,11 +65,7 @@ class TwoRuns(NamedTuple):
 def two_runs(spark: SparkSession, trained_project, run_kedro) -> TwoRuns:
     project, summary = trained_project
     first = table_counts(spark, project)
-    reports = project / "data/08_reporting"
-    first_counts = {
-        modality: json.loads((reports / f"{modality}_ingestion_counts.json").read_text())
-        for modality in ("images", "texts")
-    }
+    first_counts = ingestion_counts(project)
     # The second run finds nothing new and reads no file's bytes: every raw image is overwritten
     # with zeros of the same length meanwhile (a read would quarantine it as not_an_image), and
     # Spark's binaryFile source may read no content at all (maxLength 1 would fail it).
@@ -78,10 +83,7 @@ def two_runs(spark: SparkSession, trained_project, run_kedro) -> TwoRuns:
         for path, content in originals.items():
             path.write_bytes(content)
     second = table_counts(spark, project)
-    second_counts = {
-        modality: json.loads((reports / f"{modality}_ingestion_counts.json").read_text())
-        for modality in ("images", "texts")
-    }
+    second_counts = ingestion_counts(project)
     return TwoRuns(project, summary, first, second, first_counts, second_counts)
 
 

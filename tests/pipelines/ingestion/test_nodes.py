@@ -75,11 +75,6 @@ def write_files(root: Path, files: dict[str, bytes]) -> Path:
     return root
 
 
-def spark_uri(path: Path) -> str:
-    """A local file's path as Spark's file sources write it (``file:/...``)."""
-    return path.as_uri().replace("file:///", "file:/")
-
-
 def by_name(frame: DataFrame, column: str = "path") -> dict[str, dict]:
     return {Path(row[column]).name: row.asDict() for row in frame.collect()}
 
@@ -175,7 +170,7 @@ def test_image_counts_are_conserved(image_batches) -> None:
 
 
 def test_bytes_an_earlier_run_accepted_are_a_duplicate_and_its_own_file_again_is_not(
-    spark: SparkSession, tmp_path: Path, file_log
+    spark: SparkSession, tmp_path: Path, file_log, spark_uri
 ) -> None:
     """Against bronze as the run found it: a new file with bytes an earlier run accepted under
     another path is quarantined naming that path; the same file seen again (its run died before
@@ -202,7 +197,7 @@ def test_bytes_an_earlier_run_accepted_are_a_duplicate_and_its_own_file_again_is
 
 
 def test_an_id_an_earlier_run_accepted_is_a_duplicate_and_its_own_line_again_is_not(
-    spark: SparkSession, tmp_path: Path, file_log
+    spark: SparkSession, tmp_path: Path, file_log, spark_uri
 ) -> None:
     root = write_files(
         tmp_path / "raw",
