@@ -28,6 +28,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # cost more CPU than they return. An ingestion run alone: 79 -> 50 CPU-seconds, 49 -> 43 s
 # (tests/README.md). spark-submit adds the variable to the driver JVM's options.
 os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+# ... and evaluates expressions interpreted, without generating and compiling Java for each query
+# (whole-stage and expression code generation): on the suite's tiny tables compiling costs more
+# than it saves. Spark's own test suites run in both modes; the answers are the same.
+os.environ.setdefault(
+    "PYSPARK_SUBMIT_ARGS",
+    "--conf spark.sql.codegen.wholeStage=false --conf spark.sql.codegen.factoryMode=NO_CODEGEN "
+    "pyspark-shell",
+)
 
 
 # Session fixtures that cost a pipeline run or a build: under pytest-xdist (`make test` runs the
