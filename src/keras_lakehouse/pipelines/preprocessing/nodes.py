@@ -225,7 +225,9 @@ def vectorize_texts(
     Each row records ``vectorizer_sha256``, the fingerprint of the vocabulary and sequence length
     that computed its ids; a row computed by another vectorizer is stale. So when a refit changed
     the vocabulary, every row is recomputed; when it did not (or under ``keep``), only new rows.
-    The returned rows are MERGEd on ``id``.
+    The returned rows are MERGEd on ``id``. They are computed in
+    ``ceil(rows / ROWS_PER_VECTORIZING_TASK)`` Spark tasks (each builds the layer); on a first
+    run, with no silver table yet, counting the rows costs one extra Spark job.
 
     Args:
         texts_split: The output of ``split_texts``.
