@@ -268,6 +268,7 @@ def test_a_failing_worker_fails_the_run_instead_of_hanging(spark, job, snapshot)
         train_multi_worker(failing, snapshot, num_workers=2, allow_open_grpc_ports_locally=True)
 
 
+@pytest.mark.usefixtures("spark")  # the master it checks is the active session's
 def test_multi_worker_on_a_local_master_needs_the_opt_in_naming_the_risk(job, snapshot) -> None:
     with pytest.raises(ValueError, match=r"unauthenticated.*allow_open_grpc_ports_locally=true"):
         train_multi_worker(job, snapshot, num_workers=2)

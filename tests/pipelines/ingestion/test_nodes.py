@@ -319,6 +319,7 @@ def test_a_row_the_suite_rejects_is_quarantined_with_the_expectation_as_reason(
     assert counts["quarantine_by_reason"] == {"expect_column_values_to_be_between(column=width)": 1}
 
 
+@pytest.mark.usefixtures("spark")  # a row rule is a Spark Column: building one needs a session
 def test_every_per_row_rule_of_the_suites_is_applied_at_ingestion() -> None:
     """One definition: each error-severity per-row expectation of a bronze suite is a row rule
     (none is skipped), on a column the ingestion produces."""
