@@ -55,10 +55,12 @@ test: setup  ## Set up if needed, then lint and run the whole test suite (ends w
 	$(BIN)/ruff format --check src tests
 	$(BIN)/pytest $(PYTEST_PARALLEL) --durations=10
 
-check: setup  ## The quick inner loop: lint, then the tests not marked slow (no coverage)
+# The tests that need no JVM: not `slow`, and not `spark` (conftest marks every user of the
+# suite's Spark session). ~50 s on 2 cores; the Spark tests and whole runs are in `make test`.
+check: setup  ## The quick inner loop (~1 min): lint, then the tests that need no Spark (no coverage)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
-	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow" --no-cov -q
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow and not spark" --no-cov -q
 
 lint: setup  ## Lint and format-check only
 	$(BIN)/ruff check src tests

@@ -22,6 +22,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# pyspark.testing's DataFrame comparisons import pandas-on-Spark, which asks for this on driver and
+# workers (inherited) and warns when it is unset.
+os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 # Every Spark JVM the suite starts (its own session and those of the `kedro run` processes it
 # starts, which inherit the variable) compiles with C1 only and collects with one thread: the
 # suite's JVMs live for seconds to minutes on tiny data, where the optimising compiler's threads
@@ -80,6 +83,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     rank = {group: position for position, group in enumerate(LONGEST_GROUPS)}
     for item in items:
         item.add_marker(pytest.mark.xdist_group(test_group(item)))
+        if "spark" in item.fixturenames:
+            item.add_marker(pytest.mark.spark)
     items.sort(key=lambda item: rank.get(test_group(item), len(rank)))
 
 

@@ -590,6 +590,8 @@ def test_standin_registry_refuses_what_unity_catalog_refuses(standin_client) -> 
     assert standin_client.search_model_versions(f"name='{model.name}'") == []
 
 
+# A deliberately bare pyfunc: MLflow's advice on input examples is beside the point.
+@pytest.mark.filterwarnings("ignore:.*An input example was not provided")
 def test_standin_registry_refuses_a_model_without_a_signature(standin_client, tmp_path) -> None:
     import mlflow
     import pandas as pd

@@ -136,6 +136,8 @@ class _RecordingSession:
         return {}
 
 
+# Kedro itself warns that `--pipeline` is deprecated; the entry point still takes it.
+@pytest.mark.filterwarnings("ignore:Option '--pipeline' is deprecated")
 @pytest.mark.parametrize(
     "pipeline_args",
     [["--pipeline", "ingestion"], ["--pipelines", "ingestion"], ["--pipelines=ingestion"]],

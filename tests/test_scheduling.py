@@ -51,6 +51,17 @@ def test_the_longest_groups_come_first_and_xdist_keeps_the_order(
     assert getattr(request.config.option, "loadscopereorder", False) is False
 
 
+def test_every_user_of_the_spark_session_and_no_other_test_is_marked_spark(
+    request: pytest.FixtureRequest,
+) -> None:
+    """`make check` runs `-m "not slow and not spark"`, the tests that start no JVM: the mark
+    follows the `spark` fixture, requested directly or through another fixture."""
+    marked = {item.nodeid for item in request.session.items if item.get_closest_marker("spark")}
+    users = {item.nodeid for item in request.session.items if "spark" in item.fixturenames}
+    assert marked == users
+    assert request.node.nodeid not in marked
+
+
 def test_the_suites_spark_jvms_compile_with_c1_only_and_one_gc_thread(spark) -> None:
     """conftest's SPARK_SUBMIT_OPTS reaches the driver JVM (and, inherited, the JVMs of the
     `kedro run` processes the suite starts)."""
