@@ -75,7 +75,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group the tests for ``--dist loadgroup``: the tests of one module stay together (their
     module fixtures are built once), and so do all the users of a ``SHARED_FIXTURES`` entry.
-    The ``LONGEST_GROUPS`` come first (the order pytest-xdist hands groups out).
+    The ``LONGEST_GROUPS`` come first (the order pytest-xdist hands groups out). The users of
+    the ``spark`` fixture are marked ``spark`` (``make check`` leaves them out: no JVM starts).
 
     ``tryfirst``: pytest-xdist reads the marks in its own hook of the same name, which would
     otherwise run first (this conftest is registered before xdist's worker plugin) and see none:
